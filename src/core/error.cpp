@@ -1,0 +1,7 @@
+#include "core/check.h"
+
+namespace pagedattn::detail {
+
+void fail(ErrorKind kind, std::string message) { throw Error(kind, std::move(message)); }
+
+}  // namespace pagedattn::detail
