@@ -52,16 +52,21 @@ TEST_F(CudaGraph, CapturedDecodeStepReplays) {
   plan.update(spec.context_lens, bs, stream);
   EXPECT_GT(plan.num_split_seqs(), 0) << "the step should exercise the merge kernel too";
 
+  const auto step = [&] {
+    for (int layer = 0; layer < kLayers; ++layer) {
+      write_kv({.key = new_k[layer], .value = new_v[layer], .key_cache = gpu[layer].key_cache,
+                .value_cache = gpu[layer].value_cache, .slot_mapping = slots[layer], .stream = stream});
+      PagedAttentionArgs args = gpu[layer].args();
+      args.plan = &plan;
+      args.stream = stream;
+      paged_attention(args);
+    }
+  };
+  step();  // eagerly once first, as engines do before capturing (modules load, attributes are set)
+  EXPECT_CUDA_OK(cudaStreamSynchronize(stream));
   cudaGraph_t graph = nullptr;
   EXPECT_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  for (int layer = 0; layer < kLayers; ++layer) {
-    write_kv({.key = new_k[layer], .value = new_v[layer], .key_cache = gpu[layer].key_cache,
-              .value_cache = gpu[layer].value_cache, .slot_mapping = slots[layer], .stream = stream});
-    PagedAttentionArgs args = gpu[layer].args();
-    args.plan = &plan;
-    args.stream = stream;
-    paged_attention(args);
-  }
+  step();
   EXPECT_CUDA_OK(cudaStreamEndCapture(stream, &graph));
   cudaGraphExec_t exec = nullptr;
   EXPECT_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
