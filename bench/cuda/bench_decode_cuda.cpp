@@ -3,7 +3,7 @@
 // this run). Each timing is the median over replays of a CUDA graph of `iters` calls, cycling over
 // enough copies of the cache that the working set is several times the L2. Writes a CSV for
 // bench/peers/peer_decode.py, which adds the peers (torch SDPA, gather+SDPA, FlashInfer) of the same run.
-//   bench_decode_cuda [--csv out.csv] [--iters 20] [--reps 15] [--quick]
+//   bench_decode_cuda [--csv out.csv] [--iters 20] [--reps 15] [--quick] [--only INDEX]
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -94,13 +94,15 @@ int run(int argc, char** argv) {
   std::string csv_path;
   int iters = 20, reps = 15;
   bool quick = false;
+  int only = -1;  // one shape (by its index in the table), e.g. under a profiler
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) csv_path = argv[++i];
     else if (arg == "--iters" && i + 1 < argc) iters = std::atoi(argv[++i]);
     else if (arg == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (arg == "--quick") quick = true;
-    else throw std::runtime_error("usage: bench_decode_cuda [--csv out.csv] [--iters N] [--reps N] [--quick]");
+    else if (arg == "--only" && i + 1 < argc) only = std::atoi(argv[++i]);
+    else throw std::runtime_error("usage: bench_decode_cuda [--csv out.csv] [--iters N] [--reps N] [--quick] [--only INDEX]");
   }
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
@@ -118,7 +120,9 @@ int run(int argc, char** argv) {
   FILE* csv = csv_path.empty() ? nullptr : std::fopen(csv_path.c_str(), "w");
   if (csv) std::fprintf(csv, "group,B,ctx,Hq,Hkv,D,bs,kv_bytes,copy_bw,floor_us,ours_us,ours_noplan_us,items,split_seqs\n");
 
-  for (const Shape& s : shapes(quick)) {
+  std::vector<Shape> selected = shapes(quick);
+  if (only >= 0) selected = {selected.at(static_cast<size_t>(only))};
+  for (const Shape& s : selected) {
     const int64_t pages_per_seq = (s.ctx + s.bs - 1) / s.bs, num_blocks = s.B * pages_per_seq;
     const double kv_bytes = 2.0 * s.B * s.ctx * s.Hkv * s.D * 2;
     const int copies = static_cast<int>(std::clamp<double>(std::ceil(4.0 * prop.l2CacheSize / kv_bytes), 1, 8));

@@ -33,7 +33,7 @@ AttentionPlan::AttentionPlan(const AttentionPlanLimits& limits, Device device) :
   cuda::ScopedDevice guard(device.index);
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index));
-  p.target_ctas = 2 * int64_t{sms};
+  p.target_ctas = cuda::kTargetCtasPerSm * int64_t{sms};
   const int64_t group = limits.num_q_heads / limits.num_kv_heads;
   p.ctas_per_item = limits.num_kv_heads * ((group + cuda::kHeadsPerCta - 1) / cuda::kHeadsPerCta);
   // Without splits every sequence has ceil(pages / kMaxItemPages) items; with splits the planner keeps

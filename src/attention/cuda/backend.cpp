@@ -78,7 +78,7 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const int64_t group = s.group_size();
   const int64_t head_chunks = (group + kHeadsPerCta - 1) / kHeadsPerCta;
   const int64_t ctas_per_item = s.num_kv_heads * head_chunks;
-  const int64_t target_ctas = 2 * int64_t{device_attribute(cudaDevAttrMultiProcessorCount, device)};
+  const int64_t target_ctas = kTargetCtasPerSm * int64_t{device_attribute(cudaDevAttrMultiProcessorCount, device)};
 
   DecodeParams p{};
   p.query = a.query.data;
@@ -159,10 +159,12 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   PA_CHECK_ARG(num_items * ctas_per_item <= std::numeric_limits<int32_t>::max(),
                "{}: {} work items x {} CTAs exceed the grid limit", op, num_items, ctas_per_item);
 
+  // Programmatic dependent launch (sm_90+) lets each kernel start while the one before it drains.
+  const bool pdl = device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9;
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
-    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream);
-    if (split) launch_merge<Tag>(m, stream, device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9);
+    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream, pdl);
+    if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));
   finish_launch(stream);

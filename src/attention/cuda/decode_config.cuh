@@ -20,9 +20,12 @@ struct DecodeConfig {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kTileTokens = 16 * kWarps;
   static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
-  static constexpr int kSmemBudget = 110 * 1024;                    // two CTAs per SM
+#ifndef PAGEDATTN_TUNE_SMEM_BUDGET_KB
+#define PAGEDATTN_TUNE_SMEM_BUDGET_KB 110
+#endif
+  static constexpr int kSmemBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024;  // 110 KB: two CTAs per SM
   static constexpr int kStages = kSmemBudget / kStageBytes < 2   ? 2
-                                 : kSmemBudget / kStageBytes > 4 ? 4
+                                 : kSmemBudget / kStageBytes > 6 ? 6
                                                                  : kSmemBudget / kStageBytes;
   static constexpr int kQOffset = kStages * kStageBytes;
   static constexpr int kTableOffset = kQOffset + kHeadsPerCta * kRowBytes;

@@ -28,7 +28,10 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   T* s_q = reinterpret_cast<T*>(smem + Cfg::kQOffset);
   int* s_table = reinterpret_cast<int*>(smem + Cfg::kTableOffset);
 
-  ptx::launch_dependents();  // the merge kernel may get scheduled; it waits for our results
+  // Programmatic dependent launch: this CTA may start while the previous kernel finishes; nothing it
+  // reads may be touched before that kernel's writes are visible. The merge kernel may start early too.
+  ptx::wait_for_prerequisites();
+  ptx::launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int units = p.num_kv_heads * p.head_chunks;

@@ -9,6 +9,11 @@ namespace pagedattn::cuda {
 
 // A work item's block-table slice is staged in shared memory: the planner never gives an item more pages.
 inline constexpr int kMaxItemPages = 1024;
+// The planner aims for this many CTAs per SM (enough to fill the GPU; balanced work per CTA).
+#ifndef PAGEDATTN_TUNE_CTAS_PER_SM
+#define PAGEDATTN_TUNE_CTAS_PER_SM 2
+#endif
+inline constexpr int kTargetCtasPerSm = PAGEDATTN_TUNE_CTAS_PER_SM;
 // Query heads one CTA handles (the rows of an mma tile); larger GQA groups take several CTAs per KV head.
 inline constexpr int kHeadsPerCta = 16;
 

@@ -9,12 +9,29 @@
 
 namespace pagedattn::cuda {
 
+// cudaLaunchKernelEx with programmatic stream serialization when `pdl`.
+template <class Kernel, class Params>
+void launch_with_pdl(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
+                     const Params& params) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = static_cast<size_t>(smem_bytes);
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = pdl ? 1 : 0;
+  PA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, params));
+}
+
 template <class T, int D>
-void launch_decode(const DecodeParams& params, int grid_ctas, cudaStream_t stream) {
+void launch_decode(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) {
   using Cfg = DecodeConfig<T, D>;
   // Raising the dynamic shared-memory limit is per device and cheap: doing it each launch keeps this stateless.
   PA_CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
-  decode_kernel<T, D><<<grid_ctas, Cfg::kThreads, Cfg::kSmemBytes, stream>>>(params);
+  launch_with_pdl(decode_kernel<T, D>, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
 }
 
 template <class T, int D>
@@ -38,16 +55,8 @@ DecodeLauncher decode_launcher(int64_t head_dim) {
 
 template <class Tag>
 void launch_merge(const MergeParams& params, cudaStream_t stream, bool pdl) {
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(params.num_seqs, (params.num_q_heads * (params.head_dim / 8) + kMergeThreads - 1) / kMergeThreads);
-  config.blockDim = dim3(kMergeThreads);
-  config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = pdl ? 1 : 0;
-  PA_CUDA_CHECK(cudaLaunchKernelEx(&config, merge_kernel<cuda_type_t<Tag>>, params));
+  launch_with_pdl(merge_kernel<cuda_type_t<Tag>>, dim3(params.num_seqs, params.num_q_heads), dim3(kMergeThreads), 0,
+                  stream, pdl, params);
 }
 
 template <class Tag>

@@ -24,8 +24,9 @@ struct DecodeKernelInfo {
 };
 
 struct DecodeLauncher {
-  // Launches `grid_ctas` CTAs of the decode kernel, with programmatic dependent launch allowed for what follows.
-  void (*launch)(const DecodeParams& params, int grid_ctas, cudaStream_t stream) = nullptr;
+  // Launches `grid_ctas` CTAs of the decode kernel; `pdl`: as a programmatic dependent of the previous
+  // kernel in the stream (it may start while that one finishes, and waits for its results).
+  void (*launch)(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) = nullptr;
   DecodeKernelInfo (*info)() = nullptr;
   explicit operator bool() const { return launch != nullptr; }
 };
