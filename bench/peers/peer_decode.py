@@ -9,7 +9,8 @@ times, on the same shapes (bf16, NHD pages, random page order):
 Each timing is the median over replays of a CUDA graph of `iters` calls cycling over enough cache copies
 to exceed the L2 several times (the method bench_decode_cuda uses); a peer that cannot be captured is
 timed eagerly (marked 'e'), one that cannot run at all shows why.
-Usage: python3 peer_decode.py ours.csv [--md table.md] [--iters 20] [--reps 15]
+Usage: python3 peer_decode.py ours.csv [--md table.md] [--csv peers.csv] [--iters 20] [--reps 15]
+(join_decode_table.py joins the peers CSV with another bench_decode_cuda CSV of the same run.)
 """
 import argparse
 import csv
@@ -171,6 +172,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ours_csv")
     ap.add_argument("--md")
+    ap.add_argument("--csv", help="the peers' times, for join_decode_table.py")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--reps", type=int, default=15)
     args = ap.parse_args()
@@ -187,8 +189,17 @@ def main():
              "| cuDNN SDPA µs | flash SDPA µs | gather+SDPA µs | FlashInfer µs | cuDNN/ours | FlashInfer/ours |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     print(head, flush=True)
+    peers_csv = open(args.csv, "w") if args.csv else None
+    if peers_csv:
+        peers_csv.write("B,ctx,Hq,Hkv,D,bs,peer,us,method_or_error\n")
     for row in rows:
         res = measure(row, args.iters, args.reps, fi, fi_error)
+        if peers_csv:
+            key = ",".join(row[k] for k in ("B", "ctx", "Hq", "Hkv", "D", "bs"))
+            for peer, v in res.items():
+                t, note = (v[0], v[1]) if isinstance(v, tuple) else (float("nan"), v.replace(",", ";"))
+                peers_csv.write(f"{key},{peer},{t:.3f},{note}\n")
+            peers_csv.flush()
         ours = float(row["ours_us"])
         floor = float(row["floor_us"])
         shape = f"{row['group']}: ({row['B']}, {row['ctx']}, {row['Hq']}, {row['Hkv']}, {row['D']}, {row['bs']})"
@@ -198,6 +209,9 @@ def main():
                 f"| {ratio(res['flashinfer'], ours)} |")
         lines.append(line)
         print(line, flush=True)
+    if peers_csv:
+        peers_csv.write(f"0,0,0,0,0,0,copy_bw_torch,{bw:.6g},{fi_version}\n")
+        peers_csv.close()
     table = head + "\n" + "\n".join(lines) + "\n"
     if args.md:
         open(args.md, "w").write(table)
