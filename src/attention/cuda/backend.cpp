@@ -159,11 +159,15 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   PA_CHECK_ARG(num_items * ctas_per_item <= std::numeric_limits<int32_t>::max(),
                "{}: {} work items x {} CTAs exceed the grid limit", op, num_items, ctas_per_item);
 
-  // Programmatic dependent launch (sm_90+) lets each kernel start while the one before it drains.
+  // Programmatic dependent launch (sm_90+): the merge kernel's CTAs wait on the SMs for the decode grid.
   const bool pdl = device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9;
+#ifndef PAGEDATTN_TUNE_DECODE_PDL
+#define PAGEDATTN_TUNE_DECODE_PDL 0
+#endif
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
-    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream, pdl);
+    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream,
+                                            pdl && PAGEDATTN_TUNE_DECODE_PDL);
     if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));

@@ -127,9 +127,12 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   for (int tile = 0; tile < num_tiles; ++tile) {
     ptx::cp_async_wait<Cfg::kStages - 2>();  // this thread's copies of tile (and Q) have landed
     __syncthreads();                         // everyone's have; everyone is done with the slot refilled next
+    if (tile == 0) {
+      math.load_q(s_q, lane);
+      if constexpr (Cfg::kQInRegisters) __syncthreads();  // Q's slot is refilled next
+    }
     if (tile + Cfg::kStages - 1 < num_tiles) issue_tile(tile + Cfg::kStages - 1, (tile + Cfg::kStages - 1) % Cfg::kStages);
     ptx::cp_async_commit();
-    if (tile == 0) math.load_q(s_q, lane);
 
     const int slot = tile % Cfg::kStages;
     float s[2][4];
