@@ -37,9 +37,10 @@ struct DecodeConfig {
   static constexpr int kStages = kSmemBudget / kStageBytes < 2                           ? 2
                                  : kSmemBudget / kStageBytes > PAGEDATTN_TUNE_MAX_STAGES ? PAGEDATTN_TUNE_MAX_STAGES
                                                                                          : kSmemBudget / kStageBytes;
-  // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory). Then Q
-  // only passes through shared memory once, in the last stage slot, before the pipeline first fills it.
-  static constexpr bool kQInRegisters = D <= 128;
+  // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory; f32 has
+  // no fragments). Then Q only passes through shared memory once, in the last stage slot, before the
+  // pipeline first fills that slot.
+  static constexpr bool kQInRegisters = sizeof(T) == 2 && D <= 128;
   static constexpr int kQOffset = kQInRegisters ? (kStages - 1) * kStageBytes : kStages * kStageBytes;
   static constexpr int kTableOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
   static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;

@@ -28,8 +28,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   T* s_q = reinterpret_cast<T*>(smem + Cfg::kQOffset);
   int* s_table = reinterpret_cast<int*>(smem + Cfg::kTableOffset);
 
-  // Programmatic dependent launch: this CTA may start while the previous kernel finishes; nothing it
-  // reads may be touched before that kernel's writes are visible. The merge kernel may start early too.
+  // Under programmatic dependent launch nothing may be read before the previous kernel's writes are
+  // visible (a no-op when launched plainly). The merge kernel behind us may get its CTAs onto SMs now.
   ptx::wait_for_prerequisites();
   ptx::launch_dependents();
 
@@ -40,26 +40,18 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   const DecodeWorkItem item = load_work_item(p, item_index);
   const int seq = item.seq;
 
-  // The length was never validated on the host: clamp it to what the table can address, and report.
+  // This item's block ids, fetched before the length is known so that the two loads overlap (an item
+  // never reaches past its planned pages or the table row); only the live ones are checked, below.
+  const int* table = p.block_tables + static_cast<long long>(seq) * p.max_blocks_per_seq + item.first_page;
+  const int item_pages = max(0, min(item.num_pages, p.max_blocks_per_seq - item.first_page));
   int len = p.context_lens[seq];
-  const bool reporter = tid == 0 && unit == 0 && item.first_page == 0;
-  if (len < 1 || len > p.max_context_len) {
-    if (reporter) record_device_error(p.error, DeviceErrorCode::context_len, seq, 0, len, p.max_context_len);
-    len = min(max(len, 0), p.max_context_len);
-  }
-  if (p.planned_lens != nullptr && reporter && len != p.planned_lens[seq])
-    record_device_error(p.error, DeviceErrorCode::plan_mismatch, seq, 0, len, p.planned_lens[seq]);
+  for (int i = tid; i < item_pages; i += kThreads) s_table[i] = table[i];
 
   const int block_size = p.block_size;
-  const int t0 = item.first_page * block_size;
-  const int t1 = min(t0 + item.num_pages * block_size, len);
-  const int num_tokens = max(t1 - t0, 0);
-  const int num_pages = num_tokens > 0 ? (t1 + block_size - 1) / block_size - item.first_page : 0;
   const int head0 = head_chunk * kHeadsPerCta;  // first query head of this CTA within the group
   const int rows = min(kHeadsPerCta, p.group_size - head0);
   const int q_head0 = kv_head * p.group_size + head0;
-
-  // Query rows (zero rows pad the group to 16) and this item's block ids, each id checked once.
+  // Query rows (zero rows pad the group to 16).
   {
     const T* q = static_cast<const T*>(p.query) + seq * p.q_stride_token + q_head0 * p.q_stride_head;
     for (int i = tid; i < kHeadsPerCta * Cfg::kChunksPerRow; i += kThreads) {
@@ -69,14 +61,27 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
                        live ? q + r * p.q_stride_head + c * Cfg::kChunkElems : q, live);
     }
     ptx::cp_async_commit();
-    const int* table = p.block_tables + static_cast<long long>(seq) * p.max_blocks_per_seq + item.first_page;
-    for (int i = tid; i < num_pages; i += kThreads) {
-      int id = table[i];
-      if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
-        record_device_error(p.error, DeviceErrorCode::block_id, seq, item.first_page + i, id, p.num_blocks);
-        id = -1;  // its rows are zero-filled, never read
-      }
-      s_table[i] = id;
+  }
+
+  // The length was never validated on the host: clamp it to what the table can address, and report.
+  const bool reporter = tid == 0 && unit == 0 && item.first_page == 0;
+  if (len < 1 || len > p.max_context_len) {
+    if (reporter) record_device_error(p.error, DeviceErrorCode::context_len, seq, 0, len, p.max_context_len);
+    len = min(max(len, 0), p.max_context_len);
+  }
+  if (p.planned_lens != nullptr && reporter && len != p.planned_lens[seq])
+    record_device_error(p.error, DeviceErrorCode::plan_mismatch, seq, 0, len, p.planned_lens[seq]);
+  const int t0 = item.first_page * block_size;
+  const int t1 = min(t0 + item.num_pages * block_size, len);
+  const int num_tokens = max(t1 - t0, 0);
+  const int num_pages = num_tokens > 0 ? (t1 + block_size - 1) / block_size - item.first_page : 0;
+
+  // Each live block id checked once (each thread checks the entries it fetched).
+  for (int i = tid; i < num_pages; i += kThreads) {
+    const int id = s_table[i];
+    if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+      record_device_error(p.error, DeviceErrorCode::block_id, seq, item.first_page + i, id, p.num_blocks);
+      s_table[i] = -1;  // its rows are zero-filled, never read
     }
   }
   __syncthreads();
