@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: the optimized build (CUDA compiled where nvcc exists; CUDA
+# tests skip without a GPU) under ctest, the Python package under pytest, then the CPU tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+jobs=$(nproc)
+
+echo "== build + ctest (optimized)" >&2
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== ctest under ASan + UBSan (CPU)" >&2
+cmake -S . -B build-asan -G Ninja -DPAGEDATTN_WERROR=ON -DPAGEDATTN_SANITIZE=ON -DPAGEDATTN_CUDA=OFF \
+  -DPAGEDATTN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$PWD/.venv/bin/python"
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE cuda
+
+echo "== all tests passed in $((SECONDS - start)) s" >&2
