@@ -46,6 +46,7 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
 
+  // Bytes that are not valid UTF-8 are read as U+FFFD, one per byte (as llama.cpp does).
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options = {}) const;
   // Concatenated token bytes. Control tokens appear as their text when render_special, else vanish.
   std::string decode(std::span<const int32_t> ids, bool render_special = true) const;

@@ -196,8 +196,33 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& file) {
   return Tokenizer(std::move(impl));
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, const EncodeOptions& options) const {
+namespace {
+
+// llama.cpp reads text as UTF-8 and replaces each byte that does not start a complete sequence with
+// U+FFFD; doing the same keeps our ids equal to its ids on invalid input.
+std::optional<std::string> replace_invalid_utf8(std::string_view text) {
+  std::string out;
+  bool changed = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t start = pos;
+    const uint32_t cp = model::next_code_point(text, pos);
+    if (pos - start == 1 && cp >= 0x80) {
+      out += "\xEF\xBF\xBD";
+      changed = true;
+    } else {
+      out.append(text, start, pos - start);
+    }
+  }
+  return changed ? std::optional<std::string>(std::move(out)) : std::nullopt;
+}
+
+}  // namespace
+
+std::vector<int32_t> Tokenizer::encode(std::string_view input, const EncodeOptions& options) const {
   const Impl& m = *impl_;
+  const std::optional<std::string> sanitized = replace_invalid_utf8(input);
+  const std::string_view text = sanitized ? std::string_view(*sanitized) : input;
   // Fragments: raw text ranges (token == -1) or special tokens found in the text.
   struct Fragment {
     int32_t token;
