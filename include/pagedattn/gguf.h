@@ -24,8 +24,19 @@
 namespace pagedattn {
 
 enum class GgufValueType : uint32_t {
-  u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, boolean = 7,
-  string = 8, array = 9, u64 = 10, i64 = 11, f64 = 12,
+  u8 = 0,
+  i8 = 1,
+  u16 = 2,
+  i16 = 3,
+  u32 = 4,
+  i32 = 5,
+  f32 = 6,
+  boolean = 7,
+  string = 8,
+  array = 9,
+  u64 = 10,
+  i64 = 11,
+  f64 = 12,
 };
 std::string_view gguf_value_type_name(GgufValueType type);
 
@@ -40,17 +51,34 @@ struct GgufValue {
 };
 
 // ggml tensor types (the numbering of ggml.h). Types the reader knows the block layout of are listed;
-// dequantize() supports the ones marked in `ggml_type_can_dequantize`.
+// dequantize() decodes those whose traits say can_dequantize.
 enum class GgmlType : uint32_t {
-  f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9,
-  q2_k = 10, q3_k = 11, q4_k = 12, q5_k = 13, q6_k = 14, q8_k = 15,
-  i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30,
+  f32 = 0,
+  f16 = 1,
+  q4_0 = 2,
+  q4_1 = 3,
+  q5_0 = 6,
+  q5_1 = 7,
+  q8_0 = 8,
+  q8_1 = 9,
+  q2_k = 10,
+  q3_k = 11,
+  q4_k = 12,
+  q5_k = 13,
+  q6_k = 14,
+  q8_k = 15,
+  i8 = 24,
+  i16 = 25,
+  i32 = 26,
+  i64 = 27,
+  f64 = 28,
+  bf16 = 30,
 };
 
 struct GgmlTypeTraits {
-  std::string_view name;      // "Q4_1"
-  int64_t block_size = 0;     // elements per block
-  int64_t type_size = 0;      // bytes per block
+  std::string_view name;   // "Q4_1"
+  int64_t block_size = 0;  // elements per block
+  int64_t type_size = 0;   // bytes per block
   bool can_dequantize = false;
 };
 // Throws for a type id the reader does not know.

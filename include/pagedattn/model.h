@@ -52,7 +52,7 @@ struct ForwardArgs {
   TensorView slot_mapping;             // int32 [T]
   TensorView block_tables;             // int32 [B, max_blocks_per_seq]
   TensorView context_lens;             // int32 [B]
-  std::optional<TensorView> query_start;  // int32 [B+1]; absent = decode, one token per sequence (T == B)
+  std::optional<TensorView> query_start;   // int32 [B+1]; absent = decode, one token per sequence (T == B)
   std::span<const LayerKvCache> kv_cache;  // num_layers entries
   std::span<const int32_t> logit_rows;     // rows of T whose logits to return, in this order
 };

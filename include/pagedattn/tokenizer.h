@@ -20,7 +20,15 @@ namespace pagedattn {
 class GgufFile;
 
 // The token types of `tokenizer.ggml.token_type` (llama.cpp's llama_token_type).
-enum class TokenType : int32_t { undefined = 0, normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
+enum class TokenType : int32_t {
+  undefined = 0,
+  normal = 1,
+  unknown = 2,
+  control = 3,
+  user_defined = 4,
+  unused = 5,
+  byte = 6
+};
 
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant"
@@ -56,8 +64,8 @@ class Tokenizer {
   int32_t vocab_size() const;
   const std::string& token_text(int32_t id) const;  // as stored in the vocabulary (byte-level alphabet)
   TokenType token_type(int32_t id) const;
-  int32_t token_id(std::string_view text) const;    // -1 when absent
-  int32_t bos_id() const;                           // -1 when the model has none
+  int32_t token_id(std::string_view text) const;  // -1 when absent
+  int32_t bos_id() const;                         // -1 when the model has none
   int32_t eos_id() const;
   // Tokens that end a generation: EOS plus the end-of-turn control tokens the vocabulary has
   // ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>"), as llama.cpp's is_eog.

@@ -21,11 +21,12 @@ ChatTemplate ChatTemplate::parse(std::string_view jinja) {
   const size_t open = jinja.find(kSystemOpen);
   if (open != std::string_view::npos) {
     const std::string_view before = jinja.substr(0, open);
-    const bool guarded = before.find("!= 'system'") != std::string_view::npos ||
-                         before.find("!= \"system\"") != std::string_view::npos;
+    const bool guarded =
+        before.find("!= 'system'") != std::string_view::npos || before.find("!= \"system\"") != std::string_view::npos;
     const size_t content = open + kSystemOpen.size();
     const size_t close = jinja.find(kEnd, content);
-    if (guarded && close != std::string_view::npos) t.default_system_ = std::string(jinja.substr(content, close - content));
+    if (guarded && close != std::string_view::npos)
+      t.default_system_ = std::string(jinja.substr(content, close - content));
   }
   return t;
 }

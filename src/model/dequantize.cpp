@@ -152,23 +152,32 @@ using BlockFn = void (*)(const uint8_t*, float*);
 
 BlockFn block_decoder(GgmlType type) {
   switch (type) {
-    case GgmlType::q4_0: return dequantize_q4q5<false, false>;
-    case GgmlType::q4_1: return dequantize_q4q5<true, false>;
-    case GgmlType::q5_0: return dequantize_q4q5<false, true>;
-    case GgmlType::q5_1: return dequantize_q4q5<true, true>;
-    case GgmlType::q8_0: return dequantize_q8_0;
-    case GgmlType::q4_k: return dequantize_q4q5_k<false>;
-    case GgmlType::q5_k: return dequantize_q4q5_k<true>;
-    case GgmlType::q6_k: return dequantize_q6_k;
-    default: return nullptr;
+    case GgmlType::q4_0:
+      return dequantize_q4q5<false, false>;
+    case GgmlType::q4_1:
+      return dequantize_q4q5<true, false>;
+    case GgmlType::q5_0:
+      return dequantize_q4q5<false, true>;
+    case GgmlType::q5_1:
+      return dequantize_q4q5<true, true>;
+    case GgmlType::q8_0:
+      return dequantize_q8_0;
+    case GgmlType::q4_k:
+      return dequantize_q4q5_k<false>;
+    case GgmlType::q5_k:
+      return dequantize_q4q5_k<true>;
+    case GgmlType::q6_k:
+      return dequantize_q6_k;
+    default:
+      return nullptr;
   }
 }
 
 }  // namespace
 
 std::string_view gguf_value_type_name(GgufValueType type) {
-  static constexpr std::array<std::string_view, 13> kNames{"u8",     "i8",    "u16", "i16", "u32", "i32", "f32",
-                                                           "bool",   "string", "array", "u64", "i64", "f64"};
+  static constexpr std::array<std::string_view, 13> kNames{"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
+                                                           "bool", "string", "array", "u64", "i64", "f64"};
   const auto i = static_cast<uint32_t>(type);
   return i < kNames.size() ? kNames[i] : std::string_view("unknown");
 }

@@ -45,8 +45,8 @@ class Cursor {
   // Throws naming `field` unless n more bytes exist.
   void need(uint64_t n, const std::string& field) const {
     if (n > remaining()) {
-      malformed(path_, fmt::format("truncated: {} at byte {} needs {} bytes but the file ends at byte {}", field,
-                                   pos_, n, size_));
+      malformed(path_, fmt::format("truncated: {} at byte {} needs {} bytes but the file ends at byte {}", field, pos_,
+                                   n, size_));
     }
   }
 
@@ -74,8 +74,8 @@ class Cursor {
   // A count of items each taking at least min_item_bytes must fit in the rest of the file.
   void check_count(uint64_t count, uint64_t min_item_bytes, const std::string& field, size_t at) const {
     if (count > remaining() / min_item_bytes) {
-      malformed(path_, fmt::format("{} at byte {} = {}: more than the {} bytes left in the file can hold", field,
-                                   at, count, remaining()));
+      malformed(path_, fmt::format("{} at byte {} = {}: more than the {} bytes left in the file can hold", field, at,
+                                   count, remaining()));
     }
   }
 
@@ -91,11 +91,24 @@ class Cursor {
 // The fewest bytes a value of this type takes (array: element type + count).
 uint64_t min_value_bytes(GgufValueType t) {
   switch (t) {
-    case GgufValueType::u8: case GgufValueType::i8: case GgufValueType::boolean: return 1;
-    case GgufValueType::u16: case GgufValueType::i16: return 2;
-    case GgufValueType::u32: case GgufValueType::i32: case GgufValueType::f32: return 4;
-    case GgufValueType::u64: case GgufValueType::i64: case GgufValueType::f64: case GgufValueType::string: return 8;
-    case GgufValueType::array: return 12;
+    case GgufValueType::u8:
+    case GgufValueType::i8:
+    case GgufValueType::boolean:
+      return 1;
+    case GgufValueType::u16:
+    case GgufValueType::i16:
+      return 2;
+    case GgufValueType::u32:
+    case GgufValueType::i32:
+    case GgufValueType::f32:
+      return 4;
+    case GgufValueType::u64:
+    case GgufValueType::i64:
+    case GgufValueType::f64:
+    case GgufValueType::string:
+      return 8;
+    case GgufValueType::array:
+      return 12;
   }
   return 1;
 }
@@ -113,16 +126,36 @@ GgufValue read_value(Cursor& in, GgufValueType type, const std::string& field, i
   GgufValue v;
   v.type = type;
   switch (type) {
-    case GgufValueType::u8: v.data = uint64_t{in.read<uint8_t>(field)}; break;
-    case GgufValueType::u16: v.data = uint64_t{in.read<uint16_t>(field)}; break;
-    case GgufValueType::u32: v.data = uint64_t{in.read<uint32_t>(field)}; break;
-    case GgufValueType::u64: v.data = in.read<uint64_t>(field); break;
-    case GgufValueType::i8: v.data = int64_t{in.read<int8_t>(field)}; break;
-    case GgufValueType::i16: v.data = int64_t{in.read<int16_t>(field)}; break;
-    case GgufValueType::i32: v.data = int64_t{in.read<int32_t>(field)}; break;
-    case GgufValueType::i64: v.data = in.read<int64_t>(field); break;
-    case GgufValueType::f32: v.data = double{in.read<float>(field)}; break;
-    case GgufValueType::f64: v.data = in.read<double>(field); break;
+    case GgufValueType::u8:
+      v.data = uint64_t{in.read<uint8_t>(field)};
+      break;
+    case GgufValueType::u16:
+      v.data = uint64_t{in.read<uint16_t>(field)};
+      break;
+    case GgufValueType::u32:
+      v.data = uint64_t{in.read<uint32_t>(field)};
+      break;
+    case GgufValueType::u64:
+      v.data = in.read<uint64_t>(field);
+      break;
+    case GgufValueType::i8:
+      v.data = int64_t{in.read<int8_t>(field)};
+      break;
+    case GgufValueType::i16:
+      v.data = int64_t{in.read<int16_t>(field)};
+      break;
+    case GgufValueType::i32:
+      v.data = int64_t{in.read<int32_t>(field)};
+      break;
+    case GgufValueType::i64:
+      v.data = in.read<int64_t>(field);
+      break;
+    case GgufValueType::f32:
+      v.data = double{in.read<float>(field)};
+      break;
+    case GgufValueType::f64:
+      v.data = in.read<double>(field);
+      break;
     case GgufValueType::boolean: {
       const size_t at = in.pos();
       const auto b = in.read<uint8_t>(field);
@@ -130,10 +163,13 @@ GgufValue read_value(Cursor& in, GgufValueType type, const std::string& field, i
       v.data = b == 1;
       break;
     }
-    case GgufValueType::string: v.data = in.read_string(field); break;
+    case GgufValueType::string:
+      v.data = in.read_string(field);
+      break;
     case GgufValueType::array: {
       if (depth >= kMaxArrayDepth) {
-        malformed(in.path(), fmt::format("{} at byte {}: arrays nested deeper than {}", field, in.pos(), kMaxArrayDepth));
+        malformed(in.path(),
+                  fmt::format("{} at byte {}: arrays nested deeper than {}", field, in.pos(), kMaxArrayDepth));
       }
       v.element_type = read_value_type(in, field + " element type");
       const size_t at = in.pos();
@@ -215,7 +251,8 @@ void GgufFile::parse() {
     const std::string field = fmt::format("metadata[{}]", i);
     at = in.pos();
     std::string key = in.read_string(field + ".key");
-    if (!keys.insert(key).second) malformed(path_, fmt::format("{}.key at byte {}: duplicate key '{}'", field, at, key));
+    if (!keys.insert(key).second)
+      malformed(path_, fmt::format("{}.key at byte {}: duplicate key '{}'", field, at, key));
     const std::string value_field = fmt::format("{} '{}'", field, key);
     const GgufValueType type = read_value_type(in, value_field + " type");
     GgufValue value = read_value(in, type, value_field + " value", 0);
@@ -255,8 +292,8 @@ void GgufFile::parse() {
       const auto dim = in.read<uint64_t>(fmt::format("{}.dims[{}]", tfield, d));
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
           (dim != 0 && elements > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(dim))) {
-        malformed(path_, fmt::format("{}.dims[{}] at byte {} = {}: the element count overflows int64", tfield, d, at,
-                                     dim));
+        malformed(path_,
+                  fmt::format("{}.dims[{}] at byte {} = {}: the element count overflows int64", tfield, d, at, dim));
       }
       t.dims.push_back(static_cast<int64_t>(dim));
       elements *= static_cast<int64_t>(dim);
@@ -264,7 +301,8 @@ void GgufFile::parse() {
     t.num_elements = elements;
     at = in.pos();
     const auto type = in.read<uint32_t>(tfield + ".type");
-    if (!ggml_type_known(type)) malformed(path_, fmt::format("{}.type at byte {} = {}: unknown tensor type", tfield, at, type));
+    if (!ggml_type_known(type))
+      malformed(path_, fmt::format("{}.type at byte {} = {}: unknown tensor type", tfield, at, type));
     t.type = static_cast<GgmlType>(type);
     const GgmlTypeTraits& traits = ggml_type_traits(t.type);
     const int64_t row = t.dims.empty() ? 1 : t.dims[0];
@@ -363,7 +401,8 @@ const std::string& GgufFile::get_string(std::string_view key) const {
 
 std::vector<std::string> GgufFile::get_string_array(std::string_view key) const {
   const GgufValue& v = require(*this, key);
-  if (v.type != GgufValueType::array || v.element_type != GgufValueType::string) wrong_type(*this, key, v, "array of string");
+  if (v.type != GgufValueType::array || v.element_type != GgufValueType::string)
+    wrong_type(*this, key, v, "array of string");
   std::vector<std::string> out;
   const auto& items = std::get<std::vector<GgufValue>>(v.data);
   out.reserve(items.size());

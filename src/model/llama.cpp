@@ -113,21 +113,38 @@ void rms_norm(const float* x, int64_t rows, int64_t n, const float* weight, floa
   }
 }
 
-// Rotates adjacent pairs (2i, 2i+1) of each of `heads` heads of row r by position * inv_freq[i].
-void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim,
-          std::span<const int32_t> positions, const std::vector<double>& inv_freq) {
+// cos and sin of position * inv_freq[i] for each row: [rows, D/2] each, computed once per forward (in
+// double) and shared by all layers.
+struct RopeTable {
+  std::vector<float> cos, sin;
+  RopeTable(std::span<const int32_t> positions, const std::vector<double>& inv_freq) {
+    const size_t half = inv_freq.size();
+    cos.resize(positions.size() * half);
+    sin.resize(positions.size() * half);
+    for (size_t r = 0; r < positions.size(); ++r) {
+      for (size_t i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(positions[r]) * inv_freq[i];
+        cos[r * half + i] = static_cast<float>(std::cos(angle));
+        sin[r * half + i] = static_cast<float>(std::sin(angle));
+      }
+    }
+  }
+};
+
+// Rotates adjacent pairs (2i, 2i+1) of each of `heads` heads of every row by its table angle.
+void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t head_dim, const RopeTable& table) {
+  const int64_t half = head_dim / 2;
 #pragma omp parallel for if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = 0; i < head_dim / 2; ++i) {
-      const double angle = static_cast<double>(positions[r]) * inv_freq[i];
-      const auto c = static_cast<float>(std::cos(angle));
-      const auto s = static_cast<float>(std::sin(angle));
-      for (int64_t h = 0; h < heads; ++h) {
-        float* p = x + r * row_stride + h * head_dim + 2 * i;
-        const float a = p[0];
-        const float b = p[1];
-        p[0] = a * c - b * s;
-        p[1] = a * s + b * c;
+    for (int64_t h = 0; h < heads; ++h) {
+      float* p = x + r * row_stride + h * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float c = table.cos[r * half + i];
+        const float s = table.sin[r * half + i];
+        const float a = p[2 * i];
+        const float b = p[2 * i + 1];
+        p[2 * i] = a * c - b * s;
+        p[2 * i + 1] = a * s + b * c;
       }
     }
   }
@@ -136,19 +153,33 @@ void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t hea
 // Converts n floats to the cache dtype and back (the attention runs in the cache's dtype).
 void store_as(DType dtype, const float* src, void* dst, int64_t n) {
   switch (dtype) {
-    case DType::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-    case DType::f16: for (int64_t i = 0; i < n; ++i) static_cast<f16*>(dst)[i] = from_f32<f16>(src[i]); return;
-    case DType::bf16: for (int64_t i = 0; i < n; ++i) static_cast<bf16*>(dst)[i] = from_f32<bf16>(src[i]); return;
-    default: PA_CHECK_TYPE(false, "llama: KV cache dtype {}: expected float32, float16 or bfloat16", dtype_name(dtype));
+    case DType::f32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case DType::f16:
+      for (int64_t i = 0; i < n; ++i) static_cast<f16*>(dst)[i] = from_f32<f16>(src[i]);
+      return;
+    case DType::bf16:
+      for (int64_t i = 0; i < n; ++i) static_cast<bf16*>(dst)[i] = from_f32<bf16>(src[i]);
+      return;
+    default:
+      PA_CHECK_TYPE(false, "llama: KV cache dtype {}: expected float32, float16 or bfloat16", dtype_name(dtype));
   }
 }
 
 void load_from(DType dtype, const void* src, float* dst, int64_t n) {
   switch (dtype) {
-    case DType::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
-    case DType::f16: for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(static_cast<const f16*>(src)[i]); return;
-    case DType::bf16: for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(static_cast<const bf16*>(src)[i]); return;
-    default: PA_CHECK_TYPE(false, "llama: KV cache dtype {}: expected float32, float16 or bfloat16", dtype_name(dtype));
+    case DType::f32:
+      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
+      return;
+    case DType::f16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(static_cast<const f16*>(src)[i]);
+      return;
+    case DType::bf16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(static_cast<const bf16*>(src)[i]);
+      return;
+    default:
+      PA_CHECK_TYPE(false, "llama: KV cache dtype {}: expected float32, float16 or bfloat16", dtype_name(dtype));
   }
 }
 
@@ -184,17 +215,18 @@ LlamaConfig LlamaConfig::from_gguf(const GgufFile& file) {
   c.rms_norm_eps = static_cast<float>(file.get_float(arch_key("attention.layer_norm_rms_epsilon"), 1e-5));
   PA_CHECK_ARG(c.hidden_size > 0 && c.num_q_heads > 0 && c.hidden_size % c.num_q_heads == 0,
                "llama: embedding_length {} is not a multiple of head_count {}", c.hidden_size, c.num_q_heads);
-  c.head_dim = static_cast<int64_t>(file.get_uint(arch_key("attention.key_length"),
-                                                  static_cast<uint64_t>(c.hidden_size / c.num_q_heads)));
+  c.head_dim = static_cast<int64_t>(
+      file.get_uint(arch_key("attention.key_length"), static_cast<uint64_t>(c.hidden_size / c.num_q_heads)));
   PA_CHECK_ARG(c.num_kv_heads > 0 && c.num_q_heads % c.num_kv_heads == 0,
                "llama: head_count {} is not a multiple of head_count_kv {}", c.num_q_heads, c.num_kv_heads);
   PA_CHECK_ARG(c.head_dim % 2 == 0, "llama: head dimension {} must be even for RoPE", c.head_dim);
-  const auto rope_dims = static_cast<int64_t>(file.get_uint(arch_key("rope.dimension_count"),
-                                                            static_cast<uint64_t>(c.head_dim)));
-  PA_CHECK_ARG(rope_dims == c.head_dim, "llama: rope.dimension_count {} != head dimension {}: partial RoPE is not supported",
-               rope_dims, c.head_dim);
-  PA_CHECK_ARG(c.num_layers > 0 && c.intermediate_size > 0, "llama: block_count {} / feed_forward_length {} must be > 0",
-               c.num_layers, c.intermediate_size);
+  const auto rope_dims =
+      static_cast<int64_t>(file.get_uint(arch_key("rope.dimension_count"), static_cast<uint64_t>(c.head_dim)));
+  PA_CHECK_ARG(rope_dims == c.head_dim,
+               "llama: rope.dimension_count {} != head dimension {}: partial RoPE is not supported", rope_dims,
+               c.head_dim);
+  PA_CHECK_ARG(c.num_layers > 0 && c.intermediate_size > 0,
+               "llama: block_count {} / feed_forward_length {} must be > 0", c.num_layers, c.intermediate_size);
   const GgufTensorInfo& embd = file.tensor("token_embd.weight");
   PA_CHECK_ARG(embd.dims.size() == 2, "llama: token_embd.weight has {} dimensions: expected 2", embd.dims.size());
   c.vocab_size = embd.dims[1];
@@ -225,7 +257,8 @@ LlamaModel LlamaModel::load(const GgufFile& file) {
     const auto name = [l](std::string_view part) { return fmt::format("blk.{}.{}.weight", l, part); };
     Weights::Layer layer;
     layer.attn_norm = load_vector(file, name("attn_norm"), H);
-    layer.wqkv = load_stacked(file, {{name("attn_q"), q_rows}, {name("attn_k"), kv_rows}, {name("attn_v"), kv_rows}}, H);
+    layer.wqkv =
+        load_stacked(file, {{name("attn_q"), q_rows}, {name("attn_k"), kv_rows}, {name("attn_v"), kv_rows}}, H);
     layer.wo = load_stacked(file, {{name("attn_output"), H}}, q_rows);
     layer.ffn_norm = load_vector(file, name("ffn_norm"), H);
     layer.w_gate_up = load_stacked(file, {{name("ffn_gate"), F}, {name("ffn_up"), F}}, H);
@@ -233,7 +266,8 @@ LlamaModel LlamaModel::load(const GgufFile& file) {
     w->layers.push_back(std::move(layer));
   }
   for (int64_t i = 0; i < D / 2; ++i) {
-    w->inv_freq.push_back(std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(i) / static_cast<double>(D)));
+    w->inv_freq.push_back(
+        std::pow(static_cast<double>(c.rope_theta), -2.0 * static_cast<double>(i) / static_cast<double>(D)));
   }
   return LlamaModel(std::move(w));
 }
@@ -247,7 +281,8 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
   const int64_t qkv_width = (Hq + 2 * Hkv) * D;
   const auto R = static_cast<int64_t>(a.logit_rows.size());
 
-  PA_CHECK_ARG(static_cast<int64_t>(a.positions.size()) == T, "llama: {} positions for {} tokens", a.positions.size(), T);
+  PA_CHECK_ARG(static_cast<int64_t>(a.positions.size()) == T, "llama: {} positions for {} tokens", a.positions.size(),
+               T);
   PA_CHECK_ARG(static_cast<int64_t>(a.kv_cache.size()) == c.num_layers, "llama: kv_cache has {} layers: expected {}",
                a.kv_cache.size(), c.num_layers);
   for (int64_t t = 0; t < T; ++t) {
@@ -286,14 +321,19 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
   const TensorView out_view(attn.data(), kv_dtype, {T, Hq, D});
 
   auto attention_args = [&](int64_t l) {
-    return PagedAttentionArgs{.out = out_view, .query = q_view, .key_cache = a.kv_cache[l].key_cache,
-                              .value_cache = a.kv_cache[l].value_cache, .block_tables = a.block_tables,
-                              .context_lens = a.context_lens, .query_start = a.query_start};
+    return PagedAttentionArgs{.out = out_view,
+                              .query = q_view,
+                              .key_cache = a.kv_cache[l].key_cache,
+                              .value_cache = a.kv_cache[l].value_cache,
+                              .block_tables = a.block_tables,
+                              .context_lens = a.context_lens,
+                              .query_start = a.query_start};
   };
   // Validate the metadata once up front (paged_attention checks it again per layer) so that the
   // positions can be checked against it safely.
   check_positions(a, validate_paged_attention(attention_args(0)));
 
+  const RopeTable rope_table(a.positions, w.inv_freq);
   const float* embedding = w.embedding.data_as<const float>();
   float* xp = x.data_as<float>();
   for (int64_t t = 0; t < T; ++t) std::memcpy(xp + t * H, embedding + a.tokens[t] * H, static_cast<size_t>(H) * 4);
@@ -302,11 +342,14 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
     const Weights::Layer& layer = w.layers[l];
     rms_norm(xp, T, H, layer.attn_norm.data_as<const float>(), c.rms_norm_eps, h.data_as<float>());
     matmul(h.data_as<const float>(), T, H, layer.wqkv, qkv.data_as<float>());
-    rope(qkv.data_as<float>(), T, qkv_width, Hq + Hkv, D, a.positions, w.inv_freq);  // q and k heads are adjacent
+    rope(qkv.data_as<float>(), T, qkv_width, Hq + Hkv, D, rope_table);  // q and k heads are adjacent
     if (convert) store_as(kv_dtype, qkv.data_as<const float>(), qkv_cache_dtype.data(), T * qkv_width);
 
-    write_kv({.key = k_view, .value = v_view, .key_cache = a.kv_cache[l].key_cache,
-              .value_cache = a.kv_cache[l].value_cache, .slot_mapping = a.slot_mapping});
+    write_kv({.key = k_view,
+              .value = v_view,
+              .key_cache = a.kv_cache[l].key_cache,
+              .value_cache = a.kv_cache[l].value_cache,
+              .slot_mapping = a.slot_mapping});
     paged_attention(attention_args(l));
     const float* attn_out = attn.data_as<const float>();
     if (convert) {

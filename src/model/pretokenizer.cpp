@@ -12,7 +12,8 @@ namespace {
 
 // llama.cpp's whitespace set (Unicode White_Space), written out because PCRE2's \s differs (it has no
 // U+0085) and llama.cpp classifies with its own tables.
-#define PA_WS "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
+#define PA_WS \
+  "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 
 // GPT-2's pattern. llama.cpp writes it without the final `|\s+` but splits with a hand-written matcher
 // that behaves as if it were there (a lone whitespace before a non-space is its own piece either way).
@@ -28,10 +29,18 @@ struct PreType {
 // tokenizer.ggml.pre -> regexes, as llama.cpp's llama_vocab::impl::load groups them.
 const std::vector<PreType>& pre_types() {
   static const std::vector<PreType> kTypes = {
-      {"gpt-2", {kGpt2}},     {"gpt2", {kGpt2}},        {"mpt", {kGpt2}},       {"olmo", {kGpt2}},
-      {"jais", {kGpt2}},      {"smollm", {kDigit, kGpt2}}, {"starcoder", {kDigit, kGpt2}},
-      {"refact", {kDigit, kGpt2}}, {"command-r", {kDigit, kGpt2}}, {"codeshell", {kDigit, kGpt2}},
-      {"exaone", {kDigit, kGpt2}}, {"minerva-7b", {kDigit, kGpt2}},
+      {"gpt-2", {kGpt2}},
+      {"gpt2", {kGpt2}},
+      {"mpt", {kGpt2}},
+      {"olmo", {kGpt2}},
+      {"jais", {kGpt2}},
+      {"smollm", {kDigit, kGpt2}},
+      {"starcoder", {kDigit, kGpt2}},
+      {"refact", {kDigit, kGpt2}},
+      {"command-r", {kDigit, kGpt2}},
+      {"codeshell", {kDigit, kGpt2}},
+      {"exaone", {kDigit, kGpt2}},
+      {"minerva-7b", {kDigit, kGpt2}},
   };
   return kTypes;
 }

@@ -50,7 +50,7 @@ struct Symbol {
 struct Candidate {
   int32_t rank;
   int left;
-  size_t left_len;   // lengths when queued: a stale candidate (a side merged since) is skipped
+  size_t left_len;  // lengths when queued: a stale candidate (a side merged since) is skipped
   size_t right_len;
   bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
 };
@@ -162,9 +162,8 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& file) {
       impl->specials.push_back(i);
     }
   }
-  std::stable_sort(impl->specials.begin(), impl->specials.end(), [&](int32_t a, int32_t b) {
-    return impl->tokens[a].size() > impl->tokens[b].size();
-  });
+  std::stable_sort(impl->specials.begin(), impl->specials.end(),
+                   [&](int32_t a, int32_t b) { return impl->tokens[a].size() > impl->tokens[b].size(); });
 
   auto optional_id = [&](std::string_view key) -> int32_t {
     if (!file.contains(key)) return -1;

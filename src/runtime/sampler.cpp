@@ -37,7 +37,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   // Candidates by decreasing logit (ties: lower id first), cut to top_k.
   std::vector<int32_t> ids(logits.size());
   std::iota(ids.begin(), ids.end(), 0);
-  const auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  const auto by_logit = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   size_t k = ids.size();
   if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < k) {
     k = static_cast<size_t>(params_.top_k);

@@ -1,14 +1,14 @@
 // Writes small GGUF files byte by byte for the tests, including deliberately malformed ones.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace pagedattn::testing {
 

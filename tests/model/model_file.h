@@ -1,11 +1,11 @@
 // Where the model tests find the GGUF model: $PAGEDATTN_MODEL, else <repo>/models/ (set by CMake).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace pagedattn::testing {
 
@@ -15,12 +15,12 @@ inline std::string model_file() {
 }
 
 // Fails the current test (never skips) when the model is missing: CI's bootstrap must provide it.
-#define PA_REQUIRE_MODEL()                                                                                 \
-  do {                                                                                                     \
-    if (!std::filesystem::exists(::pagedattn::testing::model_file())) {                                    \
-      GTEST_FAIL() << "model not found at " << ::pagedattn::testing::model_file()                          \
+#define PA_REQUIRE_MODEL()                                                                                   \
+  do {                                                                                                       \
+    if (!std::filesystem::exists(::pagedattn::testing::model_file())) {                                      \
+      GTEST_FAIL() << "model not found at " << ::pagedattn::testing::model_file()                            \
                    << ": run scripts/fetch_model.sh or set PAGEDATTN_MODEL to a SmolLM2-135M-Instruct GGUF"; \
-    }                                                                                                      \
+    }                                                                                                        \
   } while (0)
 
 }  // namespace pagedattn::testing

@@ -79,10 +79,14 @@ int forward(int argc, char** argv) {
   for (int i = 4; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--decode") decode_steps = std::stoll(value);
-    else if (flag == "--block-size") block_size = std::stoll(value);
-    else if (flag == "--prompt") prompts.push_back(parse_ids(value));
-    else if (flag == "--kv-dtype") kv_dtype = value == "f16" ? DType::f16 : value == "bf16" ? DType::bf16 : DType::f32;
+    if (flag == "--decode")
+      decode_steps = std::stoll(value);
+    else if (flag == "--block-size")
+      block_size = std::stoll(value);
+    else if (flag == "--prompt")
+      prompts.push_back(parse_ids(value));
+    else if (flag == "--kv-dtype")
+      kv_dtype = value == "f16" ? DType::f16 : value == "bf16" ? DType::bf16 : DType::f32;
     else {
       std::cerr << "model_probe: unknown flag " << flag << "\n";
       return 2;
@@ -144,7 +148,8 @@ int main(int argc, char** argv) {
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "dequant" && argc == 3) return dequant(argv[2]);
-    if (mode == "dequant-raw" && argc == 4) return dequant_raw(static_cast<uint32_t>(std::stoul(argv[2])), std::stoll(argv[3]));
+    if (mode == "dequant-raw" && argc == 4)
+      return dequant_raw(static_cast<uint32_t>(std::stoul(argv[2])), std::stoll(argv[3]));
     if (mode == "forward" && argc >= 4) return forward(argc, argv);
     std::cerr << "usage: model_probe dequant MODEL | dequant-raw TYPE N | forward MODEL OUT [--decode N] "
                  "[--block-size S] [--kv-dtype f32|f16|bf16] --prompt IDS...\n";

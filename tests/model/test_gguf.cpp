@@ -1,9 +1,8 @@
 // The GGUF reader on small files written by the test: every metadata value type, the tensor table,
 // alignment, dequantization of hand-built blocks, and one test per kind of malformed file, each asserting
 // that the error names the field and its byte offset.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 
@@ -206,8 +205,8 @@ TEST(Dequantize, FloatTypesAndQ6K) {
   // Q6_K: ql (128) | qh (64) | scales int8 (16) | d f16. Element l (< 32) = d * scale[l / 16] * (q - 32)
   // with q = low nibble of ql[l] | bits 0-1 of qh[l] << 4.
   std::vector<uint8_t> q6(210, 0);
-  q6[0] = 0x05;           // element 0: low 4 bits 5
-  q6[128] = 0x02;         // element 0: high bits 2 -> q = 5 | 32 = 37
+  q6[0] = 0x05;                                // element 0: low 4 bits 5
+  q6[128] = 0x02;                              // element 0: high bits 2 -> q = 5 | 32 = 37
   q6[192] = static_cast<uint8_t>(int8_t{-3});  // scale of elements 0..15
   const uint16_t d = f32_to_f16_bits(0.25f);
   std::memcpy(q6.data() + 208, &d, 2);
@@ -242,7 +241,8 @@ TEST(GgufMalformed, BadMagicAndVersion) {
   for (uint32_t version : {0u, 1u, 4u}) {
     GgufBuilder v;
     v.header(0, 0, version);
-    EXPECT_CONTAINS(open_error(v, "version.gguf"), fmt::format("header.version at byte 4 = {}: expected 2 or 3", version));
+    EXPECT_CONTAINS(open_error(v, "version.gguf"),
+                    fmt::format("header.version at byte 4 = {}: expected 2 or 3", version));
   }
   GgufBuilder big;
   big.header(0, 0, 0x03000000u);
@@ -254,7 +254,8 @@ TEST(GgufMalformed, TruncationAtEveryByteIsAnErrorNamingAnOffset) {
   for (size_t size = 0; size < b.bytes.size(); ++size) {
     const std::string message = open_error(b.write("truncated.gguf", size));
     ASSERT_FALSE(message.empty()) << "size " << size;
-    const bool names_place = message.find(" at byte ") != std::string::npos || message.find("at bytes ") != std::string::npos;
+    const bool names_place =
+        message.find(" at byte ") != std::string::npos || message.find("at bytes ") != std::string::npos;
     EXPECT_TRUE(names_place) << "size " << size << ": " << message;
   }
 }
@@ -272,7 +273,8 @@ TEST(GgufMalformed, CountsPastTheEnd) {
                   "metadata[0].key at byte 24: string length 1000 runs past the end of the file (20 bytes left)");
   GgufBuilder str = one_key("s", kString);
   str.put<uint64_t>(~0ull);
-  EXPECT_CONTAINS(open_error(str, "strlen.gguf"), "metadata[0] 's' value at byte 37: string length 18446744073709551615");
+  EXPECT_CONTAINS(open_error(str, "strlen.gguf"),
+                  "metadata[0] 's' value at byte 37: string length 18446744073709551615");
   GgufBuilder arr = one_key("a", kArray);
   arr.put<uint32_t>(kU32).put<uint64_t>(1ull << 62).put<uint32_t>(1);
   EXPECT_CONTAINS(open_error(arr, "arrlen.gguf"), "metadata[0] 'a' value count at byte 41 = 4611686018427387904");
@@ -319,7 +321,8 @@ TEST(GgufMalformed, OffsetsAndSizesPastTheEnd) {
   GgufBuilder past;
   past.header(1, 0).tensor("t", {16}, kTypeF32, 0).pad_to(32).put<float>(0);
   EXPECT_CONTAINS(open_error(past, "past.gguf"),
-                  "tensor_infos[0] 't': data at bytes 64..128 runs past the end of the file (68 bytes; data section starts at byte 64)");
+                  "tensor_infos[0] 't': data at bytes 64..128 runs past the end of the file (68 bytes; data section "
+                  "starts at byte 64)");
   GgufBuilder far;
   far.header(1, 0).tensor("t", {1}, kTypeF32, 1ull << 62).pad_to(32).put<float>(0);
   EXPECT_CONTAINS(open_error(far, "far.gguf"), "runs past the end of the file");

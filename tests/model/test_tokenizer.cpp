@@ -2,9 +2,9 @@
 // scripts/make_tokenizer_fixture.py with llama-cpp-python) on >= 500 strings, decode(encode(s)) == s, and
 // the chat template against jinja2's rendering of the model's template.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "model_file.h"
 #include "pagedattn/error.h"
