@@ -486,13 +486,14 @@ void run_case(const CaseSetup& setup, const std::vector<Op>& ops) {
 
 // Runs `property` for `cases` random cases (seed from RC_PARAMS, so a failure's seed reproduces it).
 template <class Property>
-void check_cases(int cases, bool shrink, Property property) {
+void check_cases(int cases, int max_size, bool shrink, Property property) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   rc::detail::TestMetadata metadata;
   metadata.id = std::string(info->test_suite_name()) + "/" + info->name();
   metadata.description = info->name();
   rc::detail::TestParams params = rc::detail::configuration().testParams;
   params.maxSuccess = cases;
+  params.maxSize = max_size;
   params.disableShrinking = params.disableShrinking || !shrink;
   const rc::detail::TestResult result = rc::detail::checkTestable(property, metadata, params);
   if (!result.template is<rc::detail::SuccessResult>()) {
@@ -527,10 +528,10 @@ void report(const char* name, const Stats& s, double seconds) {
 }
 
 template <class Property>
-void run_property(const char* name, int cases, bool shrink, Property property) {
+void run_property(const char* name, int cases, int max_size, bool shrink, Property property) {
   g_stats = {};
   const auto start = std::chrono::steady_clock::now();
-  check_cases(cases, shrink, property);
+  check_cases(cases, max_size, shrink, property);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Shrinking reruns cases: only a passing run's statistics mean anything.
   if (!::testing::Test::HasFailure()) {
@@ -541,9 +542,9 @@ void run_property(const char* name, int cases, bool shrink, Property property) {
 
 }  // namespace
 
-// 10,000 random operation sequences of up to ~100 operations each.
+// 10,000 random operation sequences; the n-th case has up to 400 * n / 10,000 operations (about 100 on average).
 TEST(KvCacheProperties, InvariantsAndContentHoldAfterEveryOperation) {
-  run_property("short sequences", 10000, /*shrink=*/true, [] {
+  run_property("short sequences", 10000, /*max_size=*/400, /*shrink=*/true, [] {
     const CaseSetup setup = *gen_setup();
     const std::vector<Op> ops = *rc::gen::container<std::vector<Op>>(gen_op());
     run_case(setup, ops);
@@ -554,7 +555,7 @@ TEST(KvCacheProperties, InvariantsAndContentHoldAfterEveryOperation) {
 // Not shrunk (shrinking thousands of operations takes minutes): a failure here names its seed, and the short
 // property above, which does shrink, finds the same bugs.
 TEST(KvCacheProperties, InvariantsAndContentHoldOverThousandsOfOperations) {
-  run_property("long sequences", 20, /*shrink=*/false, [] {
+  run_property("long sequences", 50, /*max_size=*/100, /*shrink=*/false, [] {
     const CaseSetup setup = *gen_setup();
     const std::vector<Op> ops = *rc::gen::container<std::vector<Op>>(*rc::gen::inRange<size_t>(2000, 5000), gen_op());
     run_case(setup, ops);
