@@ -8,7 +8,7 @@
 //
 // Running out of blocks is reported as std::nullopt and leaves every sequence and the pool unchanged, so
 // the scheduler can preempt and retry. Misuse (an unknown sequence, rewinding past the start, ...) throws
-// pagedattn::Error.
+// pagedattn::Error. Not thread-safe: one thread (the scheduler's) drives it.
 #pragma once
 
 #include <cstdint>
@@ -69,8 +69,10 @@ class KvCacheManager {
   int64_t attach_cached_prefix(SeqId seq, std::span<const TokenId> prompt);
 
   // Gives num_tokens new tokens a slot each, allocating tail blocks as needed. With token ids the blocks they
-  // fill become findable by prefix lookups (ids continue the known prefix only if every earlier token was
-  // appended with ids). std::nullopt, with nothing changed, when the pool has too few blocks.
+  // fill become findable by prefix lookups at once (ids continue the known prefix only if every earlier token
+  // was appended with ids), so the caller must store the tokens' KV at these slots in the same step, before
+  // the forward pass of any sequence that attaches those blocks. std::nullopt, with nothing changed, when the
+  // pool has too few blocks.
   std::optional<AppendResult> append(SeqId seq, int64_t num_tokens);
   std::optional<AppendResult> append(SeqId seq, std::span<const TokenId> tokens);
 
@@ -88,7 +90,7 @@ class KvCacheManager {
   void release(SeqId seq);
 
   bool contains(SeqId seq) const { return sequences_.contains(seq); }
-  const SequenceCacheState& sequence(SeqId seq) const;
+  const SequenceCacheState& sequence(SeqId seq) const;  // valid until seq is released
   int64_t num_tokens(SeqId seq) const { return sequence(seq).num_tokens; }
   std::span<const BlockId> block_table(SeqId seq) const { return sequence(seq).blocks; }
   size_t num_sequences() const { return sequences_.size(); }

@@ -26,16 +26,11 @@ Ids blocks_of(const KvCacheManager& m, SeqId seq) {
   return {table.begin(), table.end()};
 }
 
-// Appends and returns the slots, failing the test when the pool runs out.
-AppendResult must_append(KvCacheManager& m, SeqId seq, int64_t n) {
-  std::optional<AppendResult> r = m.append(seq, n);
-  EXPECT_TRUE(r.has_value()) << "out of blocks appending " << n << " tokens";
-  return r.value_or(AppendResult{});
-}
-
-AppendResult must_append(KvCacheManager& m, SeqId seq, const Tokens& tokens) {
-  std::optional<AppendResult> r = m.append(seq, tokens);
-  EXPECT_TRUE(r.has_value()) << "out of blocks appending " << tokens.size() << " tokens";
+// Appends (a count, or token ids) and returns the result, failing the test when the pool runs out.
+template <class CountOrIds>
+AppendResult must_append(KvCacheManager& m, SeqId seq, const CountOrIds& what) {
+  std::optional<AppendResult> r = m.append(seq, what);
+  EXPECT_TRUE(r.has_value()) << "out of blocks";
   return r.value_or(AppendResult{});
 }
 
@@ -235,7 +230,7 @@ TEST(KvCacheManager, FullBlocksWithKnownTokensAreCachedAndSurviveRelease) {
   EXPECT_EQ(m.sequence(b).tokens, iota_tokens(1, 8));
   EXPECT_EQ(m.pool().num_evictable(), 0);
   EXPECT_EQ(m.pool().refcount(0), 1);
-  const AppendResult r = must_append(m, b, std::vector(prompt.begin() + 8, prompt.end()));
+  const AppendResult r = must_append(m, b, Tokens(prompt.begin() + 8, prompt.end()));
   EXPECT_FALSE(r.copy);
   EXPECT_EQ(r.slots.size(), 3u);
   EXPECT_NO_THROW(m.check_invariants());
