@@ -1,5 +1,7 @@
 #include "arrays.h"
 
+#include <vector>
+
 #include "core/check.h"
 
 namespace pagedattn::python {
@@ -45,6 +47,26 @@ TensorView to_view(const nb::ndarray<>& a, const char* name) {
     contiguous *= v.shape[d];
   }
   return v;
+}
+
+nb::ndarray<nb::array_api> to_array(const TensorView& v, nb::handle owner) {
+  nb::dlpack::dtype dt{};
+  dt.lanes = 1;
+  dt.bits = static_cast<uint8_t>(dtype_size(v.dtype) * 8);
+  switch (v.dtype) {
+    case DType::f32:
+    case DType::f16:
+    case DType::f64: dt.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Float); break;
+    case DType::bf16:
+      dt.code = static_cast<uint8_t>(v.device.is_cpu() ? nb::dlpack::dtype_code::UInt : nb::dlpack::dtype_code::Bfloat);
+      break;
+    case DType::i32:
+    case DType::i64: dt.code = static_cast<uint8_t>(nb::dlpack::dtype_code::Int); break;
+    case DType::u8: dt.code = static_cast<uint8_t>(nb::dlpack::dtype_code::UInt); break;
+  }
+  std::vector<size_t> shape(v.sizes().begin(), v.sizes().end());
+  return nb::ndarray<nb::array_api>(v.data, shape.size(), shape.data(), owner, v.strides.data(), dt,
+                       v.device.is_cpu() ? nb::device::cpu::value : nb::device::cuda::value, v.device.index);
 }
 
 }  // namespace pagedattn::python

@@ -6,4 +6,5 @@
 namespace pagedattn::python {
 namespace nb = nanobind;
 void bind_ops(nb::module_& m);
+void bind_kv_cache(nb::module_& m);
 }  // namespace pagedattn::python

@@ -22,4 +22,5 @@ NB_MODULE(_pagedattn, m) {
   });
   m.def("cuda_available", &pagedattn::cuda_available, "Whether this build has CUDA and a GPU is visible.");
   pagedattn::python::bind_ops(m);
+  pagedattn::python::bind_kv_cache(m);
 }
