@@ -35,6 +35,7 @@ void check_no_null(const char* op, const char* name, const TensorView& t) {
 // Rows may be strided (a slice of a fused QKV tensor), but the head dimension must be dense and no
 // stride may be negative.
 void check_row_strides(const char* op, const char* name, const TensorView& t) {
+  if (t.numel() == 0) return;  // nothing is addressed
   for (int d = 0; d < t.ndim; ++d) {
     PA_CHECK_ARG(t.strides[d] >= 0 || t.shape[d] <= 1, "{}: {} has a negative stride {} in dimension {}", op, name,
                  t.strides[d], d);

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Teacher-forced top-1 agreement of our logits with llama.cpp's (llama-cpp-python) on the same token
+sequences: 5 chat prompts, each continued greedily by llama.cpp to 64 tokens; both models then score every
+position of those fixed sequences, and we count the positions where their argmax agrees.
+
+  .venv/bin/python scripts/llama_cpp_agreement.py --probe build/tests/model/model_probe \\
+      [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--min-agreement 0.97]
+
+Needs llama-cpp-python (scripts/requirements-oracle.txt; it compiles llama.cpp, which takes a while).
+Also run as the opt-in ctest `llama_cpp_agreement` (cmake -DPAGEDATTN_LLAMA_CPP_ORACLE=ON).
+"""
+import argparse
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPTS = [
+    "What is paged attention?",
+    "Write a short poem about the sea.",
+    "Explain how a hash table works.",
+    "Give me three tips for learning to cook.",
+    "What is the difference between a list and a tuple in Python?",
+]
+LENGTH = 64
+
+
+def chatml(user):
+    return ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+
+
+def our_logits(probe, model, sequences):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "logits.bin"
+        cmd = [probe, "forward", str(model), str(out), "--decode", "0"]
+        for s in sequences:
+            cmd += ["--prompt", ",".join(map(str, s))]
+        subprocess.run(cmd, check=True)
+        data = out.read_bytes()
+    n_seqs, vocab = struct.unpack_from("<II", data, 4)
+    off, result = 12, []
+    for _ in range(n_seqs):
+        n, _ = struct.unpack_from("<II", data, off)
+        off += 8 + 4 * n
+        result.append(np.frombuffer(data, np.float32, n * vocab, off).reshape(n, vocab))
+        off += 4 * n * vocab
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--probe", required=True, help="the built model_probe binary")
+    ap.add_argument("--model", default=str(ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--min-agreement", type=float, default=0.0)
+    args = ap.parse_args()
+
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=args.model, n_ctx=512, logits_all=True, verbose=False, seed=0)
+    sequences, theirs = [], []
+    for text in PROMPTS:
+        tokens = llm.tokenize(chatml(text).encode(), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(tokens)
+        while len(tokens) < LENGTH:  # greedy continuation by llama.cpp (to its end-of-turn or LENGTH tokens)
+            tokens.append(int(np.argmax(llm.scores[len(tokens) - 1])))
+            llm.eval(tokens[-1:])
+        tokens = tokens[:LENGTH]
+        sequences.append(tokens)
+        llm.reset()
+        llm.eval(tokens)  # score the fixed sequence in one pass, as we do
+        theirs.append(np.array(llm.scores[:LENGTH], dtype=np.float32))
+
+    ours = our_logits(args.probe, args.model, sequences)
+    agree = total = 0
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        same = (a.argmax(axis=1) == b.argmax(axis=1))
+        rel = np.abs(a - b).max(axis=1) / np.abs(b).max(axis=1)
+        agree += int(same.sum())
+        total += len(same)
+        print(f"prompt {i}: top-1 agreement {same.mean():.4f} ({same.sum()}/{len(same)}), "
+              f"max relative logit difference {rel.max():.3e}, median {np.median(rel):.3e}")
+    rate = agree / total
+    print(f"teacher-forced top-1 agreement with llama.cpp {llama_cpp.__version__}: {rate:.4f} ({agree}/{total}) "
+          f"over {len(PROMPTS)} prompts x {LENGTH} tokens")
+    if rate < args.min_agreement:
+        print(f"FAILED: below the required {args.min_agreement}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: the optimized build (CUDA compiled where nvcc exists; CUDA
+# tests skip without a GPU) under ctest, the Python package (pip install .) under pytest, then the CPU tests again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+scripts/bootstrap.sh
+export PATH="$PWD/.venv/bin:$PATH"
+jobs=$(nproc)
+
+echo "== build + ctest (optimized)" >&2
+scripts/build.sh
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== pip install . + pytest" >&2
+# The package as users get it (CPU-only here: the CUDA code was compiled above already).
+.venv/bin/python -m pip install -q --no-build-isolation . -C cmake.define.PAGEDATTN_CUDA=OFF
+.venv/bin/python -m pytest -q python/tests
+
+echo "== ctest under ASan + UBSan (CPU)" >&2
+cmake -S . -B build-asan -G Ninja -DPAGEDATTN_WERROR=ON -DPAGEDATTN_SANITIZE=ON -DPAGEDATTN_CUDA=OFF \
+  -DPAGEDATTN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$PWD/.venv/bin/python"
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE cuda
+
+echo "== all tests passed in $((SECONDS - start)) s" >&2
