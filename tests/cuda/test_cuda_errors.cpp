@@ -99,10 +99,6 @@ TEST_F(CudaErrors, HostSideRefusals) {
     EXPECT_NE(error_of(gpu.args()).find("head_dim 48 has no CUDA decode kernel"), std::string::npos);
   }
   {
-    const Problem gpu = make_problem({.context_lens = {5, 9}, .q_lens = {1, 1}, .dtype = DType::bf16}).to(Device::cuda());
-    EXPECT_NE(error_of(gpu.args()).find("query_start is not supported yet"), std::string::npos);
-  }
-  {
     // A query view one element off a 16-byte boundary.
     const Problem p = make_problem({.context_lens = {5}, .dtype = DType::bf16});
     const Problem gpu = p.to(Device::cuda());

@@ -1,6 +1,8 @@
-// The CUDA backend of paged_attention (decode) and write_kv: host checks that validation cannot make
-// (alignment, supported head dims, plan/shape agreement), the launch parameters, and the launches.
-// No device memory is read here: the kernels guard the metadata themselves (device_error.h).
+// The CUDA backend of paged_attention and write_kv: host checks that validation cannot make (alignment,
+// supported head dims, plan/shape agreement), the launch parameters, and the launches. A varlen call
+// (query_start) runs the prefill kernel on its multi-row sequences (prefill.h) and the decode kernel on
+// its one-row sequences. No device memory is read here: the kernels guard the metadata themselves
+// (device_error.h).
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "attention/cuda/attention_plan_impl.h"
 #include "attention/cuda/device_error_storage.h"
 #include "attention/cuda/kernel_launch.h"
+#include "attention/cuda/prefill.h"
 #include "attention/cuda/scoped_device.h"
 #include "attention/cuda/split_planner.h"
 #include "core/check.h"
@@ -56,10 +59,6 @@ int32_t to_i32(int64_t v) { return static_cast<int32_t>(std::min<int64_t>(v, std
 
 void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const char* op = "paged_attention";
-  PA_CHECK_ARG(!s.varlen,
-               "{}: the CUDA backend runs decode (one query row per sequence) only for now: query_start is not "
-               "supported yet",
-               op);
   const DecodeLauncher probe = [&] {
     DecodeLauncher found;
     dispatch_dtype(a.query.dtype, [&](auto tag) { found = decode_launcher<decltype(tag)>(s.head_dim); });
@@ -101,6 +100,8 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   p.max_context_len = to_i32(s.max_blocks_per_seq * s.block_size);
   p.block_div = make_fast_divisor(static_cast<uint32_t>(s.block_size));
   p.scale_log2 = s.scale * 1.4426950408889634f;
+  p.query_start = s.varlen ? a.query_start->data_as<const int32_t>() : nullptr;
+  p.num_tokens = to_i32(s.num_tokens);
   p.error = device_error_record(device);
 
   MergeParams m{};
@@ -110,6 +111,8 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   m.num_seqs = to_i32(s.num_seqs);
   m.num_q_heads = p.num_q_heads;
   m.head_dim = to_i32(s.head_dim);
+  m.query_start = p.query_start;
+  m.num_tokens = p.num_tokens;
 
   int64_t num_items = 0;
   bool split = false;
@@ -165,6 +168,7 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const bool pdl = device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9;
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
+    if (s.varlen) launch_varlen_prefill(prefill_launcher<Tag>(s.head_dim), a, s, stream);
     decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream, /*pdl=*/false);
     if (split) launch_merge<Tag>(m, stream, pdl);
   });

@@ -32,6 +32,10 @@ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __fl
 template <>
 __device__ inline __half from_float<__half>(float v) { return __float2half_rn(v); }
 
+__device__ inline float to_float(float v) { return v; }
+__device__ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ inline float to_float(__half v) { return __half2float(v); }
+
 // Stores 8 consecutive floats as 8 values of T (one 16-byte store for 16-bit types). dst: 16B aligned.
 template <class T>
 __device__ inline void store8(T* dst, const float (&v)[8]) {

@@ -10,6 +10,7 @@
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/decode_tile_math.cuh"
 #include "attention/cuda/device_error.cuh"
+#include "attention/cuda/varlen_rows.cuh"
 
 namespace pagedattn::cuda {
 
@@ -39,6 +40,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   const int kv_head = unit / p.head_chunks, head_chunk = unit - kv_head * p.head_chunks;
   const DecodeWorkItem item = load_work_item(p, item_index);
   const int seq = item.seq;
+  const int q_row = decode_row(p.query_start, p.num_tokens, seq);
+  if (q_row < 0) return;  // a varlen call's prefill (or empty) sequence
 
   // This item's block ids, fetched before the length is known so that the two loads overlap (an item
   // never reaches past its planned pages or the table row); only the live ones are checked, below.
@@ -53,7 +56,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
   const int q_head0 = kv_head * p.group_size + head0;
   // Query rows (zero rows pad the group to 16).
   {
-    const T* q = static_cast<const T*>(p.query) + seq * p.q_stride_token + q_head0 * p.q_stride_head;
+    const T* q = static_cast<const T*>(p.query) + q_row * p.q_stride_token + q_head0 * p.q_stride_head;
     for (int i = tid; i < kHeadsPerCta * Cfg::kChunksPerRow; i += kThreads) {
       const int r = i / Cfg::kChunksPerRow, c = i - r * Cfg::kChunksPerRow;
       const bool live = r < rows;
@@ -225,7 +228,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
     for (int i = 0; i < 8; ++i) acc[i] *= inv;
     const int q_head = q_head0 + row;
     if (item.partial < 0) {
-      store8(static_cast<T*>(p.out) + seq * p.o_stride_token + q_head * p.o_stride_head + d0, acc);
+      store8(static_cast<T*>(p.out) + q_row * p.o_stride_token + q_head * p.o_stride_head + d0, acc);
     } else {
       const long long slot = static_cast<long long>(item.partial) * p.num_q_heads + q_head;
       store8(p.partial_out + slot * D + d0, acc);

@@ -65,6 +65,10 @@ struct DecodeParams {
   int32_t uniform_splits, chunk_pages;
   float* partial_out;  // [partials, Hq, D] normalized partial outputs of split sequences
   float* partial_lse;  // [partials, Hq] their log2-sum-exp2
+  // Varlen calls (prefill_params.h): sequence b's row is query_start[b]; only sequences with exactly one
+  // row are decoded here (the prefill kernel takes longer ones). nullptr: row b (a decode call).
+  const int32_t* query_start;
+  int32_t num_tokens;
   DeviceErrorRecord* error;
 };
 
@@ -77,6 +81,8 @@ struct MergeParams {
   void* out;
   int64_t o_stride_token, o_stride_head;
   int32_t num_seqs, num_q_heads, head_dim;
+  const int32_t* query_start;  // as in DecodeParams
+  int32_t num_tokens;
 };
 
 struct WriteKvParams {

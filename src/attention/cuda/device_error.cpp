@@ -31,6 +31,15 @@ std::string describe(const cuda::DeviceErrorRecord& r) {
     case DeviceErrorCode::slot:
       return fmt::format("write_kv: slot_mapping[{}] = {}: expected -1 or a slot in [0, {})", r.index, r.value,
                          r.limit);
+    case DeviceErrorCode::query_start:
+      return fmt::format(
+          "paged_attention: query_start[{}] = {}: expected non-decreasing row indices in [0, {}] (the query rows)",
+          r.index, r.value, r.limit);
+    case DeviceErrorCode::varlen_context:
+      return fmt::format(
+          "paged_attention: context_lens[{}] = {}: expected a length in [{}, {}] (its query rows .. the tokens "
+          "block_tables addresses)",
+          r.seq, r.value, r.index, r.limit);
     case DeviceErrorCode::none: break;
   }
   return fmt::format("a CUDA kernel recorded an unknown error code {}", r.code);

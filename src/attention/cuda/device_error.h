@@ -14,6 +14,9 @@ enum class DeviceErrorCode : int {
   context_len = 2,    // context_lens[seq] = value, outside [1, limit] (limit: tokens the table can address)
   plan_mismatch = 3,  // context_lens[seq] = value, but the AttentionPlan was built for limit tokens
   slot = 4,           // slot_mapping[index] = value, outside [-1, limit)
+  // Varlen calls (query_start given; see prefill_params.h):
+  query_start = 5,     // query_start[index] = value: not a non-decreasing row index in [0, limit]
+  varlen_context = 6,  // context_lens[seq] = value, outside [index (its query rows), limit]
 };
 
 struct DeviceErrorRecord {

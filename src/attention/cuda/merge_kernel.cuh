@@ -10,6 +10,7 @@
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/decode_params.h"
 #include "attention/cuda/ptx.cuh"
+#include "attention/cuda/varlen_rows.cuh"
 
 namespace pagedattn::cuda {
 
@@ -25,6 +26,8 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const __grid_const
   const int seq = blockIdx.x, head = blockIdx.y, tid = threadIdx.x;
   const int count = p.partial_begin ? p.partial_count[seq] : p.uniform_splits;
   if (count <= 1) return;  // an unsplit sequence's CTA wrote `out` itself
+  const int row = decode_row(p.query_start, p.num_tokens, seq);
+  if (row < 0) return;  // a varlen call's prefill (or empty) sequence
   const long long begin = p.partial_begin ? p.partial_begin[seq] : static_cast<long long>(seq) * p.uniform_splits;
   const float* lse = p.partial_lse + head;  // split s at lse[(begin + s) * Hq]
 
@@ -67,7 +70,7 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const __grid_const
     total += s_sum[k * columns + tid];
   }
   const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-  T* dst = static_cast<T*>(p.out) + seq * p.o_stride_token + head * p.o_stride_head + 4 * tid;
+  T* dst = static_cast<T*>(p.out) + row * p.o_stride_token + head * p.o_stride_head + 4 * tid;
   dst[0] = from_float<T>(out.x * inv);
   dst[1] = from_float<T>(out.y * inv);
   dst[2] = from_float<T>(out.z * inv);

@@ -13,27 +13,31 @@ __device__ inline uint32_t smem_address(const void* p) { return static_cast<uint
 
 // Copies 16 bytes (bypassing L1, with a 128-byte L2 prefetch; 256 bytes measured no better), or writes 16
 // zero bytes without reading `src` when !read.
-__device__ inline void cp_async_16(void* dst, const void* src, bool read) {
-  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src),
+__device__ inline void cp_async_16(uint32_t dst_address, const void* src, bool read) {
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(dst_address), "l"(src),
                "r"(read ? 16 : 0)
                : "memory");
 }
+__device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int kPending>
 __device__ inline void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
-__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+// By shared-memory address (32 bits: a base plus compile-time offsets costs no registers per fragment).
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
+               : "r"(address));
 }
-__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
+               : "r"(address));
 }
+__device__ inline void ldmatrix_x4(uint32_t (&r)[4], const void* p) { ldmatrix_x4(r, smem_address(p)); }
+__device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) { ldmatrix_x4_trans(r, smem_address(p)); }
 
 // c += a * b for one 16x8x16 tile, f32 accumulators.
 template <class T>

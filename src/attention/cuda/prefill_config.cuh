@@ -1,0 +1,43 @@
+// Compile-time shape of the tensor-core prefill kernel for one (16-bit dtype, head dim): warps, the tile of
+// packed query rows (M) and keys (N), pipeline stages and the shared-memory layout.
+#pragma once
+
+#include "attention/cuda/prefill_params.h"
+
+namespace pagedattn::cuda {
+
+template <class T, int D>
+struct PrefillConfig {
+  static_assert(sizeof(T) == 2, "the tensor-core prefill kernel takes f16/bf16 (f32 runs prefill_simple_kernel)");
+  static_assert(D % 16 == 0, "head dims are multiples of the 16-wide mma k step");
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = 32 * kWarps;
+  // Each warp owns kMTiles 16-row mma tiles of the query tile. Up to D = 128 that is 32 rows (the O
+  // accumulator takes 128 registers per thread at D = 128); at D = 256 it is 16 rows, with a narrower
+  // key tile, so that two CTAs still fit one SM.
+  static constexpr int kMTiles = D <= 128 ? 2 : 1;
+  static constexpr int kWarpRows = 16 * kMTiles;
+  static constexpr int kTileRows = kWarps * kWarpRows;  // M: packed (token, head) rows per CTA tile
+  static constexpr int kTileKeys = D <= 128 ? 64 : 32;  // N: keys per K/V tile
+  static constexpr int kStages = 2;                     // K/V tiles in flight: one computed, one loading
+  static constexpr int kMinCtasPerSm = 2;
+
+  static constexpr int kChunkElems = 16 / sizeof(T);  // elements per 16-byte copy
+  static constexpr int kChunksPerRow = D / kChunkElems;
+  // One 16-byte pad per shared-memory row: the 8 row addresses of an ldmatrix hit 8 different bank groups.
+  static constexpr int kRowElems = D + kChunkElems;
+  static constexpr int kRowBytes = kRowElems * static_cast<int>(sizeof(T));
+  // Tile copies: each thread keeps one 16-byte column of a row and steps down kCopyRows rows per pass
+  // (threads past kCopyRows whole rows idle when D / 8 does not divide the block).
+  static constexpr int kCopyRows = kThreads / kChunksPerRow;
+
+  // Layout: Q tile | stages x (K tile, V tile) | key slots of two tiles | the claimed work unit.
+  static constexpr int kQBytes = kTileRows * kRowBytes;
+  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
+  static constexpr int kStageOffset = kQBytes;
+  static constexpr int kSlotOffset = kStageOffset + kStages * 2 * kKvTileBytes;
+  static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
+  static constexpr int kSmemBytes = kUnitOffset + 16;
+};
+
+}  // namespace pagedattn::cuda

@@ -1,0 +1,284 @@
+// Paged prefill attention on tensor cores (FlashAttention-2 style), f16/bf16. A work unit is a tile of M
+// packed query rows of one sequence and one KV head, a row being a (query token, query head of the KV
+// head's GQA group) pair, so each K/V tile gathered from the pages serves the whole group. The 4 warps own
+// M/4 rows each; K/V tiles of N keys stream through a two-stage cp.async pipeline of 16-byte copies whose
+// addresses come from the block table (one lookup per key row and tile, each block id checked); S = QK^T
+// and O += PV run on mma.sync m16n8k16 with f32 accumulators and the online softmax in registers.
+// Positions past a row's causal limit or the context are masked; positions past the context are never
+// read (zero-filled), so nothing from unused cache slots reaches the output.
+// Bound: tensor-core math for long rows (4·M·N·D flops per 2·N·D·2 bytes of K/V per tile).
+#pragma once
+
+#include <math_constants.h>
+
+#include "attention/cuda/cuda_types.cuh"
+#include "attention/cuda/prefill_config.cuh"
+#include "attention/cuda/prefill_units.cuh"
+#include "attention/cuda/ptx.cuh"
+#include "attention/cuda/varlen_rows.cuh"
+
+namespace pagedattn::cuda {
+
+template <class T, int D>
+struct PrefillTile {
+  using Cfg = PrefillConfig<T, D>;
+  static constexpr int M = Cfg::kTileRows, N = Cfg::kTileKeys, MT = Cfg::kMTiles;
+  static constexpr int kThreads = Cfg::kThreads;
+
+  const PrefillParams& p;
+  unsigned char* smem;
+  int tid, warp, lane;
+
+  __device__ int* key_slots(int stage) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + stage * N; }
+  // Shared-memory addresses for ldmatrix: a tile's base plus this lane's row/column offset, to which the
+  // unrolled loops add compile-time offsets. A-operand order (rows 0-7 / 8-15 x columns 0-7 / 8-15) for Q
+  // and V^T, B-operand order (rows 0-7 x columns 0-7 / 8-15, then rows 8-15) for K.
+  __device__ uint32_t lane_a_offset() const {
+    return ((lane / 8) % 2 * 8 + lane % 8) * Cfg::kRowBytes + lane / 16 * 16;
+  }
+  __device__ uint32_t lane_b_offset() const { return (lane / 16 * 8 + lane % 8) * Cfg::kRowBytes + (lane / 8) % 2 * 16; }
+  __device__ uint32_t stage_address(int stage) const {
+    return ptx::smem_address(smem) + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
+  }
+
+  __device__ void run(const PrefillWorkItem item, int kv_head) {
+    // The tile builder has checked and reported this sequence's metadata; bad metadata leaves q_len 0.
+    const SeqRows seq = load_seq_rows(p.query_start, p.context_lens, item.seq, p.num_tokens, p.max_context_len,
+                                      p.error, /*report=*/false);
+    const int group = p.group_size;
+    const int row0 = item.tile * M;
+    const int rows = min(M, seq.q_len * group - row0);  // packed rows of this tile
+    if (rows <= 0) return;
+    const int q_head0 = kv_head * group;
+
+    // Q tile (zero rows pad it to M).
+    const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
+    const bool copier = copy_row < Cfg::kCopyRows;
+    if (copier) {
+      const T* q = static_cast<const T*>(p.query) + seq.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
+                   copy_col * Cfg::kChunkElems;
+      for (int r = copy_row; r < M; r += Cfg::kCopyRows) {
+        const int token = (row0 + r) / group, head = row0 + r - token * group;
+        const bool live = r < rows;
+        ptx::cp_async_16(ptx::smem_address(smem) + r * Cfg::kRowBytes + copy_col * 16,
+                         live ? q + token * p.q_stride_token + head * p.q_stride_head : q, live);
+      }
+    }
+    ptx::cp_async_commit();
+
+    // Row r sees positions 0 .. limit(r): its own position when causal (bottom-right aligned), else the
+    // whole context. Rows only grow, so the tile reads keys 0 .. limit(last row).
+    const auto limit = [&](int r) {
+      return p.causal ? seq.context_len - seq.q_len + (row0 + r) / group : seq.context_len - 1;
+    };
+    const int kv_len = limit(rows - 1) + 1;
+    const int num_kv_tiles = (kv_len + N - 1) / N;
+    const int first_masked_tile = (limit(0) + 1) / N;  // earlier tiles hold only keys every row sees
+    int row_limit[2 * MT];                             // this thread's rows: 16 mt + 8 hh + lane / 4
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = warp * Cfg::kWarpRows + 16 * mt + 8 * hh + lane / 4;
+        row_limit[2 * mt + hh] = r < rows ? limit(r) : -1;
+      }
+
+    // Cache slot of key `r` of tile `tile`, or -1 (zero-filled): past the keys read, or a bad block id.
+    const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
+    const auto key_slot = [&](int tile, int r) {
+      const int pos = tile * N + r;
+      if (pos >= kv_len) return -1;
+      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      const int id = table[page];
+      if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+        record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
+        return -1;
+      }
+      return id * p.block_size + (pos - page * p.block_size);
+    };
+    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
+    const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
+    const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
+    const auto issue_tile = [&](int stage) {
+      if (!copier) return;
+      const int* slots = key_slots(stage);
+      const uint32_t sk = stage_address(stage) + copy_row * Cfg::kRowBytes + copy_col * 16;
+#pragma unroll
+      for (int k = 0; k < (N + Cfg::kCopyRows - 1) / Cfg::kCopyRows; ++k) {
+        const int r = copy_row + k * Cfg::kCopyRows;
+        if (N % Cfg::kCopyRows != 0 && r >= N) break;
+        const int slot = slots[r];
+        const long long offset = static_cast<long long>(max(slot, 0)) * row_stride;
+        const uint32_t dst = sk + k * Cfg::kCopyRows * Cfg::kRowBytes;
+        ptx::cp_async_16(dst, k_base + offset, slot >= 0);
+        ptx::cp_async_16(dst + Cfg::kKvTileBytes, v_base + offset, slot >= 0);
+      }
+    };
+
+    // Prologue: tile 0 in flight, tile 1's slots being looked up.
+    if (tid < N) key_slots(0)[tid] = key_slot(0, tid);
+    __syncthreads();
+    issue_tile(0);
+    ptx::cp_async_commit();
+    int next_slot = tid < N && num_kv_tiles > 1 ? key_slot(1, tid) : -1;
+
+    float o[MT][D / 8][4];
+    float m[2 * MT], l[2 * MT];  // running max (exp2 domain) and this lane's share of the running sum
+#pragma unroll
+    for (int i = 0; i < 2 * MT; ++i) m[i] = -CUDART_INF_F, l[i] = 0.0f;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int t = 0; t < D / 8; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mt][t][e] = 0.0f;
+
+    for (int tile = 0; tile < num_kv_tiles; ++tile) {
+      const int stage = tile & 1;
+      // Tile + 1's slots (looked up while tile - 1 was computed) go to the stage that tile - 1 used.
+      if (tid < N) key_slots(stage ^ 1)[tid] = next_slot;
+      ptx::cp_async_wait<0>();  // this thread's copies of the tile (and Q) have landed
+      __syncthreads();          // everyone's have; everyone is done with tile - 1's stage and slots
+      if (tile + 1 < num_kv_tiles) issue_tile(stage ^ 1);
+      ptx::cp_async_commit();
+      if (tid < N && tile + 2 < num_kv_tiles) next_slot = key_slot(tile + 2, tid);
+
+      float s[MT][N / 8][4];
+      scores(s, stage_address(stage));
+      softmax_step(s, o, m, l, tile >= first_masked_tile, tile * N, row_limit);
+      accumulate(o, s, stage_address(stage) + Cfg::kKvTileBytes);
+    }
+    ptx::cp_async_wait<0>();
+
+    // Normalize and store the live rows.
+    T* out = static_cast<T*>(p.out) + seq.first_row * p.o_stride_token + q_head0 * p.o_stride_head;
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int i = 2 * mt + hh;
+        float sum = l[i] + __shfl_xor_sync(0xffffffffu, l[i], 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        const int r = warp * Cfg::kWarpRows + 16 * mt + 8 * hh + lane / 4;
+        if (r >= rows) continue;
+        const int token = (row0 + r) / group, head = row0 + r - token * group;
+        T* dst = out + token * p.o_stride_token + head * p.o_stride_head + 2 * (lane % 4);
+#pragma unroll
+        for (int t = 0; t < D / 8; ++t)
+          *reinterpret_cast<uint32_t*>(dst + 8 * t) = ptx::pack2<T>(o[mt][t][2 * hh] * inv, o[mt][t][2 * hh + 1] * inv);
+      }
+  }
+
+  // s[mt][n][e] = q(row 16 mt + lane/4 + 8(e/2)) . k(key 8n + 2(lane%4) + e%2), mma accumulator layout.
+  __device__ void scores(float (&s)[MT][N / 8][4], uint32_t k_address) const {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int n = 0; n < N / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[mt][n][e] = 0.0f;
+    const uint32_t q = ptx::smem_address(smem) + warp * Cfg::kWarpRows * Cfg::kRowBytes + lane_a_offset();
+    const uint32_t k = k_address + lane_b_offset();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) ptx::ldmatrix_x4(a[mt], q + 16 * mt * Cfg::kRowBytes + kk * 32);
+#pragma unroll
+      for (int n16 = 0; n16 < N / 16; ++n16) {
+        // K rows are the B operand's columns: keys 0-7 / 8-15 x dims kk*16 + 0-7 / 8-15.
+        uint32_t b[4];
+        ptx::ldmatrix_x4(b, k + n16 * 16 * Cfg::kRowBytes + kk * 32);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          ptx::mma_16816<T>(s[mt][2 * n16], a[mt], b[0], b[1]);
+          ptx::mma_16816<T>(s[mt][2 * n16 + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+
+  // Scales the scores into the exp2 domain, masks keys past each row's limit (only on tiles that hold
+  // such keys), and folds the tile into the running max / sum / output; s becomes the probabilities.
+  __device__ void softmax_step(float (&s)[MT][N / 8][4], float (&o)[MT][D / 8][4], float (&m)[2 * MT],
+                               float (&l)[2 * MT], bool masked, int key0, const int (&row_limit)[2 * MT]) const {
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int i = 2 * mt + hh;
+        float mx = -CUDART_INF_F;
+#pragma unroll
+        for (int n = 0; n < N / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float x = s[mt][n][2 * hh + e] * p.scale_log2;
+            if (masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) x = -CUDART_INF_F;
+            s[mt][n][2 * hh + e] = x;
+            mx = fmaxf(mx, x);
+          }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m[i], mx);
+        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new;  // a row with nothing visible yet stays empty
+        const float correction = ptx::exp2_approx(m[i] - ref);
+        m[i] = m_new;
+        float sum = 0.0f;
+#pragma unroll
+        for (int n = 0; n < N / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pr = ptx::exp2_approx(s[mt][n][2 * hh + e] - ref);
+            s[mt][n][2 * hh + e] = pr;
+            sum += pr;
+          }
+        l[i] = l[i] * correction + sum;
+#pragma unroll
+        for (int t = 0; t < D / 8; ++t) {
+          o[mt][t][2 * hh] *= correction;
+          o[mt][t][2 * hh + 1] *= correction;
+        }
+      }
+  }
+
+  // o += P V: an m16n8 accumulator pair is exactly the A fragment of an m16k16 product, so P never
+  // leaves registers; V [key][dim] through transposed ldmatrix is the B operand (k = key, n = dim).
+  __device__ void accumulate(float (&o)[MT][D / 8][4], const float (&s)[MT][N / 8][4], uint32_t v_address) const {
+    const uint32_t v = v_address + lane_a_offset();
+#pragma unroll
+    for (int kk = 0; kk < N / 16; ++kk) {
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        a[mt][0] = ptx::pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        a[mt][1] = ptx::pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        a[mt][2] = ptx::pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        a[mt][3] = ptx::pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
+#pragma unroll
+      for (int dn = 0; dn < D / 16; ++dn) {
+        uint32_t b[4];
+        ptx::ldmatrix_x4_trans(b, v + kk * 16 * Cfg::kRowBytes + dn * 32);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          ptx::mma_16816<T>(o[mt][2 * dn], a[mt], b[0], b[1]);
+          ptx::mma_16816<T>(o[mt][2 * dn + 1], a[mt], b[2], b[3]);
+        }
+      }
+    }
+  }
+};
+
+template <class T, int D>
+__global__ void __launch_bounds__(PrefillConfig<T, D>::kThreads, PrefillConfig<T, D>::kMinCtasPerSm)
+    prefill_kernel(const __grid_constant__ PrefillParams p) {
+  using Cfg = PrefillConfig<T, D>;
+  extern __shared__ __align__(128) unsigned char smem[];
+  PrefillTile<T, D> tile{p, smem, static_cast<int>(threadIdx.x), static_cast<int>(threadIdx.x) / 32,
+                         static_cast<int>(threadIdx.x) % 32};
+  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<int*>(smem + Cfg::kUnitOffset),
+                        [&](PrefillWorkItem item, int kv_head) { tile.run(item, kv_head); });
+}
+
+}  // namespace pagedattn::cuda

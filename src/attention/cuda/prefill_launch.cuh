@@ -1,0 +1,62 @@
+// Template definitions behind prefill_launch.h: each prefill_kernels_<dtype>.cu instantiates them.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <type_traits>
+
+#include "attention/cuda/kernel_launch.cuh"
+#include "attention/cuda/prefill_kernel.cuh"
+#include "attention/cuda/prefill_launch.h"
+#include "attention/cuda/prefill_simple_kernel.cuh"
+
+namespace pagedattn::cuda {
+
+// The kernel, block size, shared memory and tile of one (dtype, head dim).
+template <class T, int D>
+struct PrefillKernelOf {
+  using Cfg = std::conditional_t<sizeof(T) == 2, PrefillConfig<T, D>, PrefillSimpleConfig>;
+  static constexpr auto kernel() {
+    if constexpr (sizeof(T) == 2) return prefill_kernel<T, D>;
+    else return prefill_simple_kernel<T, D>;
+  }
+};
+
+template <class T, int D>
+void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
+  using K = PrefillKernelOf<T, D>;
+  constexpr auto kernel = K::kernel();
+  constexpr int kThreads = K::Cfg::kThreads, kSmem = K::Cfg::kSmemBytes;
+  // Resident CTAs per SM, per device (the first launch on a device asks the occupancy calculator).
+  static std::array<std::atomic<int>, 64> resident{};
+  int device = 0;
+  PA_CUDA_CHECK(cudaGetDevice(&device));
+  PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  int per_sm = device < 64 ? resident[device].load(std::memory_order_relaxed) : 0;
+  if (per_sm == 0) {
+    PA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, kSmem));
+    per_sm = std::max(per_sm, 1);
+    if (device < 64) resident[device].store(per_sm, std::memory_order_relaxed);
+  }
+  int sms = 0;
+  PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(max_units, int64_t{per_sm} * sms));
+  launch_with_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+}
+
+template <class Tag, int... Ds>
+PrefillLauncher prefill_launcher_from(int64_t head_dim, std::integer_sequence<int, Ds...>) {
+  using T = cuda_type_t<Tag>;
+  PrefillLauncher found;
+  ((head_dim == Ds ? (found = PrefillLauncher{&launch_prefill<T, Ds>, PrefillKernelOf<T, Ds>::Cfg::kTileRows}, 0) : 0),
+   ...);
+  return found;
+}
+
+template <class Tag>
+PrefillLauncher prefill_launcher(int64_t head_dim) {
+  return prefill_launcher_from<Tag>(head_dim, DecodeHeadDims{});
+}
+
+}  // namespace pagedattn::cuda

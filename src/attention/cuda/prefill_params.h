@@ -1,0 +1,63 @@
+// Plain structs shared by the host launch code and the CUDA kernels of the varlen (prefill) path: the
+// work list that prefill_tiles_kernel builds on the device from query_start, and the kernel arguments.
+// No CUDA headers needed.
+//
+// Routing of a varlen call: sequences with one query row run on the decode kernel (memory bound, split-KV);
+// sequences with two or more rows are cut into tiles of packed rows, each row one (query token, query head
+// of the KV head's group) pair, and run on the prefill kernel; sequences with no rows run nowhere. The
+// routing reads query_start on the device, so the caller needs no host copy of it.
+#pragma once
+
+#include <cstdint>
+
+#include "attention/cuda/decode_params.h"
+
+namespace pagedattn::cuda {
+
+// Packed rows [tile * tile_rows, (tile + 1) * tile_rows) of sequence seq's q_len * group rows.
+struct PrefillWorkItem {
+  int32_t seq;
+  int32_t tile;
+};
+
+// The work list in device memory, written by prefill_tiles_kernel, read by the prefill kernels. Units of
+// work are (item, KV head) pairs; CTAs claim them in order through `next_unit` (dynamic scheduling).
+struct PrefillWorkList {
+  PrefillWorkItem* items;  // capacity: prefill_item_capacity(); each sequence's tiles last-first
+  int32_t* num_items;
+  int32_t* next_unit;  // zeroed by the builder
+};
+
+// Upper bound of the items of any call with these sizes: each sequence adds at most one partial tile.
+constexpr int64_t prefill_item_capacity(int64_t num_tokens, int64_t num_seqs, int64_t group, int64_t tile_rows) {
+  return (num_tokens * group + tile_rows - 1) / tile_rows + num_seqs;
+}
+
+struct PrefillTilesParams {
+  const int32_t* query_start;
+  const int32_t* context_lens;
+  int32_t num_seqs, num_tokens, group_size, tile_rows, max_context_len, capacity;
+  PrefillWorkList work;
+  DeviceErrorRecord* error;
+};
+
+struct PrefillParams {
+  const void* query;
+  int64_t q_stride_token, q_stride_head;
+  void* out;
+  int64_t o_stride_token, o_stride_head;
+  const void* key_cache;
+  const void* value_cache;
+  const int32_t* block_tables;
+  const int32_t* context_lens;
+  const int32_t* query_start;
+  int32_t num_tokens, num_q_heads, num_kv_heads, group_size;
+  int32_t num_blocks, block_size, max_blocks_per_seq, max_context_len;
+  FastDivisor block_div;
+  float scale_log2;  // softmax scale * log2(e): scores live in the exp2 domain
+  bool causal;
+  PrefillWorkList work;
+  DeviceErrorRecord* error;
+};
+
+}  // namespace pagedattn::cuda
