@@ -19,15 +19,14 @@
 #include <vector>
 
 #include "device_fill.h"
+#include "graph_timer.h"
 #include "pagedattn/attention.h"
 
 namespace {
 
 using namespace pagedattn;
-
-void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
-}
+using bench::check;
+using bench::time_graph;
 
 struct Shape {
   std::string group;
@@ -42,37 +41,6 @@ std::vector<Shape> shapes(bool quick) {
   for (int64_t bs : {1, 8, 16, 64, 256}) s.push_back({"block size", 16, 4096, 32, 8, 128, bs});
   if (quick) s.resize(3);
   return s;
-}
-
-// Median time of one graph replay divided by the calls it holds, in microseconds.
-template <class Enqueue>
-double time_graph(Enqueue&& enqueue, int iters, int reps, cudaStream_t stream) {
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
-  for (int i = 0; i < iters; ++i) enqueue(i);
-  check(cudaStreamEndCapture(stream, &graph), "end capture");
-  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
-  cudaEvent_t start, stop;
-  check(cudaEventCreate(&start), "event");
-  check(cudaEventCreate(&stop), "event");
-  check(cudaGraphLaunch(exec, stream), "warm-up replay");
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    check(cudaEventRecord(start, stream), "record");
-    check(cudaGraphLaunch(exec, stream), "replay");
-    check(cudaEventRecord(stop, stream), "record");
-    check(cudaEventSynchronize(stop), "sync");
-    float ms = 0;
-    check(cudaEventElapsedTime(&ms, start, stop), "elapsed");
-    times.push_back(ms * 1e3 / iters);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 // Device-to-device copy bandwidth, bytes read + written per second (as the peers' script measures it).

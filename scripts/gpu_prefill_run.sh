@@ -1,0 +1,51 @@
+#!/bin/bash
+# One full device call for the CUDA varlen/prefill path (issue 7): tests, compute-sanitizer (memcheck and
+# racecheck on a reduced filter), bench_prefill_cuda and its peers, all logs under $OUT. The binaries are
+# built on the development machine (nvcc 13, sm_90a) and staged with this tree:
+#   rsync -a --delete --exclude 'build*' --exclude .venv --exclude models --exclude .git ./ /work/main/.gpu/prefill/
+#   cp build-sm90/{tests/cuda/test_prefill_cuda,tests/cuda/test_cuda_attention,bench/cuda/bench_prefill_cuda} \
+#      /work/main/.gpu/prefill/bin/
+# and run from the lead's checkout with carry [".gpu"]:  bash .gpu/prefill/scripts/gpu_prefill_run.sh
+# .gpu/lib holds libfmt.so.9 and libcudart.so.13, .gpu/whl the FlashInfer wheels (see bench/peers).
+set -u
+G=.gpu/prefill
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/fi_ready
+export LD_LIBRARY_PATH=$PWD/.gpu/lib:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+# At most 8 files come back from $OUT: test_prefill.log test_decode.log memcheck.log racecheck.log bench.log
+# ours.csv peers.log table.md.
+{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv; date -u; } \
+  | tee "$OUT/bench.log"
+
+# FlashInfer: install the wheels and JIT-compile both prefill backends while the tests run.
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl \
+  && export PYTHONPATH=/tmp/site
+timeout 400 python3 $G/bench/peers/flashinfer_prefill_warmup.py fa2 /tmp/fi_ready > /tmp/fi_warmup_fa2.log 2>&1 &
+W1=$!
+timeout 400 python3 $G/bench/peers/flashinfer_prefill_warmup.py fa3 /tmp/fi_ready > /tmp/fi_warmup_fa3.log 2>&1 &
+W2=$!
+
+summary() { grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? ran|FAILED  " "$1" | tail -${2:-20}; }
+timeout 180 $G/bin/test_prefill_cuda > "$OUT/test_prefill.log" 2>&1; echo "test_prefill_cuda rc=$?"
+summary "$OUT/test_prefill.log" 40
+timeout 150 $G/bin/test_cuda_attention > "$OUT/test_decode.log" 2>&1; echo "test_cuda_attention rc=$?"
+summary "$OUT/test_decode.log"
+
+FILTER='Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:'
+FILTER+='Dtypes/CudaPrefillByDtype.RowTileBoundaries/float16:Dtypes/CudaPrefillByDtype.EmptyAndDecodeOnlySequences/*:'
+FILTER+='CudaPrefill.CapturedMixedStepReplays:CudaPrefillErrors.*'
+timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 $G/bin/test_prefill_cuda --gtest_filter="$FILTER" \
+  > "$OUT/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|tests? ran|PASSED|FAILED" "$OUT/memcheck.log" | tail -4
+RFILTER='Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:Dtypes/CudaPrefillByDtype.RowTileBoundaries/*:'
+RFILTER+='Dtypes/CudaPrefillByDtype.EmptyAndDecodeOnlySequences/float16'
+timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 $G/bin/test_prefill_cuda --gtest_filter="$RFILTER" \
+  > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?"; grep -E "RACECHECK SUMMARY|ERROR SUMMARY|tests? ran|PASSED|FAILED" "$OUT/racecheck.log" | tail -4
+
+$G/bin/bench_prefill_cuda --csv "$OUT/ours.csv" 2>&1 | tee -a "$OUT/bench.log"
+wait $W1 $W2
+cat /tmp/fi_warmup_*.log > "$OUT/peers.log"
+tail -n 3 /tmp/fi_warmup_*.log
+timeout 180 python3 $G/bench/peers/peer_prefill.py "$OUT/ours.csv" --ready /tmp/fi_ready --md "$OUT/table.md" \
+  >> "$OUT/peers.log" 2>&1; echo "peers rc=$?"
+cat "$OUT/table.md" 2>/dev/null || tail -20 "$OUT/peers.log"
