@@ -75,6 +75,17 @@ TEST_F(CudaDecode, RaggedBatchOneSequence1000xLonger) {
                                    .dtype = DType::f16});
 }
 
+TEST_F(CudaDecode, EqualLengthsTakeTheRegularPlan) {
+  // Equal lengths: the plan lets the kernels derive items from their index instead of loading the list.
+  expect_decode_matches_reference({.context_lens = {3000, 3000, 2990, 2999},
+                                   .num_q_heads = 32,
+                                   .num_kv_heads = 8,
+                                   .head_dim = 128,
+                                   .dtype = DType::bf16});
+  expect_decode_matches_reference({.context_lens = {700, 700}, .num_q_heads = 4, .num_kv_heads = 4, .head_dim = 64,
+                                   .block_size = 1, .dtype = DType::f16});
+}
+
 TEST_F(CudaDecode, SharedPrefixBlocks) {
   expect_decode_matches_reference({.context_lens = {1000, 1200, 1100, 1050},
                                    .num_q_heads = 16,

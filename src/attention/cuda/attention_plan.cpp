@@ -113,6 +113,10 @@ void AttentionPlan::update(std::span<const int32_t> context_lens, int64_t block_
   p.num_items = static_cast<int64_t>(plan.items.size());
   p.num_split_seqs = std::count_if(plan.partial_count.begin(), plan.partial_count.end(), [](int32_t n) { return n > 1; });
   p.chunk_pages = plan.chunk_pages;
+  const bool regular = std::all_of(context_lens.begin(), context_lens.end(), [&](int32_t len) {
+    return (len + block_size - 1) / block_size == (context_lens[0] + block_size - 1) / block_size;
+  });
+  p.uniform_splits = regular && num_seqs > 0 ? plan.partial_count[0] : 0;
 }
 
 int64_t AttentionPlan::num_work_items() const { return impl_->num_items; }

@@ -35,6 +35,9 @@ struct AttentionPlan::Impl {
   int64_t num_items = 0;
   int64_t num_split_seqs = 0;
   int32_t chunk_pages = 0;
+  // > 0 when every sequence has the same pages: the kernels then derive each item from its index (as for
+  // calls without a plan) and skip loading the work list.
+  int32_t uniform_splits = 0;
 };
 
 }  // namespace pagedattn

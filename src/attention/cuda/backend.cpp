@@ -128,14 +128,19 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
                      plan.limits.head_dim == s.head_dim,
                  "{}: the plan is for Hq={} Hkv={} D={}, the call has Hq={} Hkv={} D={}", op, plan.limits.num_q_heads,
                  plan.limits.num_kv_heads, plan.limits.head_dim, s.num_q_heads, s.num_kv_heads, s.head_dim);
-    p.items = plan.items;
     p.planned_lens = plan.planned_lens;
     p.partial_out = plan.partial_out;
     p.partial_lse = plan.partial_lse;
     m.partial_out = plan.partial_out;
     m.partial_lse = plan.partial_lse;
-    m.partial_begin = plan.partial_begin;
-    m.partial_count = plan.partial_count;
+    if (plan.uniform_splits > 0) {  // items follow from their index: one dependent load less per CTA
+      p.uniform_splits = m.uniform_splits = plan.uniform_splits;
+      p.chunk_pages = plan.chunk_pages;
+    } else {
+      p.items = plan.items;
+      m.partial_begin = plan.partial_begin;
+      m.partial_count = plan.partial_count;
+    }
     num_items = plan.num_items;
     split = plan.num_split_seqs > 0;
   } else {

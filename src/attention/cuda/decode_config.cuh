@@ -33,14 +33,16 @@ struct DecodeConfig {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kTileTokens = 16 * kWarps;
   static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
-  static constexpr int kSmemBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024;
-  static constexpr int kStages = kSmemBudget / kStageBytes < 2                           ? 2
-                                 : kSmemBudget / kStageBytes > PAGEDATTN_TUNE_MAX_STAGES ? PAGEDATTN_TUNE_MAX_STAGES
-                                                                                         : kSmemBudget / kStageBytes;
   // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory; f32 has
   // no fragments). Then Q only passes through shared memory once, in the last stage slot, before the
   // pipeline first fills that slot.
   static constexpr bool kQInRegisters = sizeof(T) == 2 && D <= 128;
+  // Stages: what the budget (110 KB: two CTAs per SM) leaves after the block-table slice and Q.
+  static constexpr int kStageBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024 - kMaxItemPages * 4 -
+                                      (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kStages = kStageBudget / kStageBytes < 2                           ? 2
+                                 : kStageBudget / kStageBytes > PAGEDATTN_TUNE_MAX_STAGES ? PAGEDATTN_TUNE_MAX_STAGES
+                                                                                          : kStageBudget / kStageBytes;
   static constexpr int kQOffset = kQInRegisters ? (kStages - 1) * kStageBytes : kStages * kStageBytes;
   static constexpr int kTableOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
   static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;

@@ -8,7 +8,7 @@
 namespace pagedattn::cuda {
 
 // A work item's block-table slice is staged in shared memory: the planner never gives an item more pages.
-inline constexpr int kMaxItemPages = 1024;
+inline constexpr int kMaxItemPages = 2048;
 // The planner aims for this many CTAs per SM (enough to fill the GPU; balanced work per CTA).
 #ifndef PAGEDATTN_TUNE_CTAS_PER_SM
 #define PAGEDATTN_TUNE_CTAS_PER_SM 2

@@ -34,17 +34,11 @@ void launch_decode(const DecodeParams& params, int grid_ctas, cudaStream_t strea
   launch_with_pdl(decode_kernel<T, D>, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
 }
 
-template <class T, int D>
-DecodeKernelInfo decode_info() {
-  using Cfg = DecodeConfig<T, D>;
-  return {Cfg::kThreads, Cfg::kSmemBytes, Cfg::kTileTokens, Cfg::kStages};
-}
-
 template <class Tag, int... Ds>
 DecodeLauncher decode_launcher_from(int64_t head_dim, std::integer_sequence<int, Ds...>) {
   using T = cuda_type_t<Tag>;
   DecodeLauncher found;
-  ((head_dim == Ds ? (found = DecodeLauncher{&launch_decode<T, Ds>, &decode_info<T, Ds>}, 0) : 0), ...);
+  ((head_dim == Ds ? (found = DecodeLauncher{&launch_decode<T, Ds>}, 0) : 0), ...);
   return found;
 }
 

@@ -16,18 +16,10 @@ namespace pagedattn::cuda {
 // Head dims with a decode instantiation.
 using DecodeHeadDims = std::integer_sequence<int, 64, 80, 96, 128, 256>;
 
-struct DecodeKernelInfo {
-  int threads;
-  int smem_bytes;
-  int tile_tokens;
-  int stages;
-};
-
 struct DecodeLauncher {
   // Launches `grid_ctas` CTAs of the decode kernel; `pdl`: as a programmatic dependent of the previous
   // kernel in the stream (it may start while that one finishes, and waits for its results).
   void (*launch)(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) = nullptr;
-  DecodeKernelInfo (*info)() = nullptr;
   explicit operator bool() const { return launch != nullptr; }
 };
 
