@@ -11,8 +11,9 @@ set -u
 G=.gpu/prefill
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/fi_ready
-export LD_LIBRARY_PATH=$PWD/.gpu/lib:${LD_LIBRARY_PATH:-}
-export PYTHONUNBUFFERED=1
+export LD_LIBRARY_PATH=$PWD/.gpu/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
+  FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=6
+export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(which nvcc)")")}
 # At most 8 files come back from $OUT: test_prefill.log test_decode.log memcheck.log racecheck.log bench.log
 # ours.csv peers.log table.md.
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv; date -u; } \
