@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peer_decode import time_calls, why  # noqa: E402
+from peer_decode import import_flashinfer, ratio, time_calls, why  # noqa: E402
 
 DT = torch.bfloat16
 DEV = "cuda"
@@ -101,10 +101,6 @@ def tflops(v, flops):
     return f"{flops / (v[0] * 1e-6) / 1e12:.0f}" if isinstance(v, tuple) else "-"
 
 
-def ratio(peer, ours):
-    return f"{peer[0] / ours:.2f}x" if isinstance(peer, tuple) else "-"
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ours_csv")
@@ -115,11 +111,8 @@ def main():
     args = ap.parse_args()
     rows = list(csv.DictReader(open(args.ours_csv)))
     props = torch.cuda.get_device_properties(0)
-    try:
-        import flashinfer as fi
-        fi_version = fi.__version__
-    except Exception as ex:
-        fi, fi_version = None, f"not available ({why(ex)})"
+    fi, fi_error = import_flashinfer()
+    fi_version = fi.__version__ if fi else f"not available ({fi_error})"
     backends = [b for b in ("fa2", "fa3")
                 if fi is not None and (args.ready is None or os.path.exists(os.path.join(args.ready, b + ".ready")))]
     limit = matmul_tflops(args.iters, args.reps)

@@ -29,4 +29,8 @@ Tensor run_decode_on_gpu(const Problem& problem, bool with_plan);
 // The reference check of one spec, both with and without a plan.
 void expect_decode_matches_reference(const ProblemSpec& spec);
 
+// query and out as every other head of twice-as-wide tensors (a fused QKV projection looks like this): the
+// output matches the reference and the heads in between stay untouched. bf16 specs.
+void expect_strided_query_and_out_match(const ProblemSpec& spec);
+
 }  // namespace pagedattn::testing

@@ -111,29 +111,8 @@ TEST_F(CudaDecode, ManySequencesNoSplit) {
 }
 
 TEST_F(CudaDecode, StridedQueryAndOut) {
-  // query and out as every other head of wider tensors (a fused QKV projection looks like this).
-  const ProblemSpec spec{.context_lens = {100, 700}, .num_q_heads = 8, .num_kv_heads = 2, .head_dim = 128,
-                         .dtype = DType::bf16};
-  const Problem problem = make_problem(spec);
-  const std::vector<double> ref = reference::paged_attention_f64(problem.args());
-  const int64_t T = 2, Hq = 8, D = 128;
-  Tensor wide_q = Tensor::empty({T, 2 * Hq, D}, DType::bf16);
-  Tensor wide_out = Tensor::empty({T, 2 * Hq, D}, DType::bf16);
-  fill_constant(wide_out, 7.0);
-  for (int64_t t = 0; t < T; ++t)
-    std::memcpy(wide_q.data_as<bf16>() + t * 2 * Hq * D, problem.query.data_as<bf16>() + t * Hq * D, Hq * D * 2);
-  const Problem gpu = problem.to(Device::cuda());
-  const Tensor gq = wide_q.to(Device::cuda()), gout = wide_out.to(Device::cuda());
-  const std::array<int64_t, 3> shape{T, Hq, D}, strides{2 * Hq * D, D, 1};
-  PagedAttentionArgs args = gpu.args();
-  args.query = TensorView(gq.data(), DType::bf16, shape, strides, Device::cuda());
-  args.out = TensorView(gout.data(), DType::bf16, shape, strides, Device::cuda());
-  paged_attention(args);
-  const Tensor host = gout.to(Device::cpu());
-  EXPECT_TRUE(matches_reference(TensorView(host.data(), DType::bf16, shape, strides), ref, tolerance_for(DType::bf16)));
-  // The heads in between are untouched.
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t e = Hq * D; e < 2 * Hq * D; ++e) ASSERT_EQ(to_f32(host.data_as<bf16>()[t * 2 * Hq * D + e]), 7.0f);
+  expect_strided_query_and_out_match({.context_lens = {100, 700}, .num_q_heads = 8, .num_kv_heads = 2, .head_dim = 128,
+                                      .dtype = DType::bf16});
 }
 
 TEST_F(CudaDecode, OnePlanServesEveryLayer) {

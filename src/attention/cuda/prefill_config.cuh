@@ -1,8 +1,19 @@
 // Compile-time shape of the tensor-core prefill kernel for one (16-bit dtype, head dim): warps, the tile of
-// packed query rows (M) and keys (N), pipeline stages and the shared-memory layout.
+// packed query rows (M) and keys (N), pipeline stages and the shared-memory layout. The
+// PAGEDATTN_TUNE_PREFILL_* macros (head dims <= 128) exist for benchmark builds that compare variants.
 #pragma once
 
-#include "attention/cuda/prefill_params.h"
+#include "attention/cuda/prefill_units.cuh"
+
+#ifndef PAGEDATTN_TUNE_PREFILL_MTILES
+#define PAGEDATTN_TUNE_PREFILL_MTILES 2
+#endif
+#ifndef PAGEDATTN_TUNE_PREFILL_KEYS
+#define PAGEDATTN_TUNE_PREFILL_KEYS 64
+#endif
+#ifndef PAGEDATTN_TUNE_PREFILL_MIN_CTAS
+#define PAGEDATTN_TUNE_PREFILL_MIN_CTAS 2
+#endif
 
 namespace pagedattn::cuda {
 
@@ -15,12 +26,12 @@ struct PrefillConfig {
   // Each warp owns kMTiles 16-row mma tiles of the query tile. Up to D = 128 that is 32 rows (the O
   // accumulator takes 128 registers per thread at D = 128); at D = 256 it is 16 rows, with a narrower
   // key tile, so that two CTAs still fit one SM.
-  static constexpr int kMTiles = D <= 128 ? 2 : 1;
+  static constexpr int kMTiles = D <= 128 ? PAGEDATTN_TUNE_PREFILL_MTILES : 1;
   static constexpr int kWarpRows = 16 * kMTiles;
-  static constexpr int kTileRows = kWarps * kWarpRows;  // M: packed (token, head) rows per CTA tile
-  static constexpr int kTileKeys = D <= 128 ? 64 : 32;  // N: keys per K/V tile
-  static constexpr int kStages = 2;                     // K/V tiles in flight: one computed, one loading
-  static constexpr int kMinCtasPerSm = 2;
+  static constexpr int kTileRows = kWarps * kWarpRows;                      // M: packed (token, head) rows per tile
+  static constexpr int kTileKeys = D <= 128 ? PAGEDATTN_TUNE_PREFILL_KEYS : 32;  // N: keys per K/V tile
+  static constexpr int kStages = 2;  // K/V tiles in flight: one computed, one loading
+  static constexpr int kMinCtasPerSm = D <= 128 ? PAGEDATTN_TUNE_PREFILL_MIN_CTAS : 2;
 
   static constexpr int kChunkElems = 16 / sizeof(T);  // elements per 16-byte copy
   static constexpr int kChunksPerRow = D / kChunkElems;
@@ -31,13 +42,14 @@ struct PrefillConfig {
   // (threads past kCopyRows whole rows idle when D / 8 does not divide the block).
   static constexpr int kCopyRows = kThreads / kChunksPerRow;
 
-  // Layout: Q tile | stages x (K tile, V tile) | key slots of two tiles | the claimed work unit.
+  // Layout: Q tile | stages x (K tile, V tile) | key slots of two tiles | two claimed work units.
   static constexpr int kQBytes = kTileRows * kRowBytes;
   static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
   static constexpr int kStageOffset = kQBytes;
   static constexpr int kSlotOffset = kStageOffset + kStages * 2 * kKvTileBytes;
   static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
-  static constexpr int kSmemBytes = kUnitOffset + 16;
+  static constexpr int kSmemBytes = kUnitOffset + 128;
+  static_assert(2 * sizeof(PrefillUnit) <= 128 && kUnitOffset % 16 == 0, "two unit slots at the end");
 };
 
 }  // namespace pagedattn::cuda

@@ -12,10 +12,10 @@
 #include <math_constants.h>
 
 #include "attention/cuda/cuda_types.cuh"
+#include "attention/cuda/device_error.cuh"
 #include "attention/cuda/prefill_config.cuh"
 #include "attention/cuda/prefill_units.cuh"
 #include "attention/cuda/ptx.cuh"
-#include "attention/cuda/varlen_rows.cuh"
 
 namespace pagedattn::cuda {
 
@@ -41,47 +41,20 @@ struct PrefillTile {
     return ptx::smem_address(smem) + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
   }
 
-  __device__ void run(const PrefillWorkItem item, int kv_head) {
-    // The tile builder has checked and reported this sequence's metadata; bad metadata leaves q_len 0.
-    const SeqRows seq = load_seq_rows(p.query_start, p.context_lens, item.seq, p.num_tokens, p.max_context_len,
-                                      p.error, /*report=*/false);
+  template <class Prefetch>
+  __device__ void run(const PrefillWorkItem& item, int kv_head, Prefetch&& prefetch) {
     const int group = p.group_size;
-    const int row0 = item.tile * M;
-    const int rows = min(M, seq.q_len * group - row0);  // packed rows of this tile
-    if (rows <= 0) return;
+    const int row0 = item.row0, rows = item.rows;  // packed rows of this tile (the builder checked them)
     const int q_head0 = kv_head * group;
-
-    // Q tile (zero rows pad it to M).
-    const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
-    const bool copier = copy_row < Cfg::kCopyRows;
-    if (copier) {
-      const T* q = static_cast<const T*>(p.query) + seq.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
-                   copy_col * Cfg::kChunkElems;
-      for (int r = copy_row; r < M; r += Cfg::kCopyRows) {
-        const int token = (row0 + r) / group, head = row0 + r - token * group;
-        const bool live = r < rows;
-        ptx::cp_async_16(ptx::smem_address(smem) + r * Cfg::kRowBytes + copy_col * 16,
-                         live ? q + token * p.q_stride_token + head * p.q_stride_head : q, live);
-      }
-    }
-    ptx::cp_async_commit();
 
     // Row r sees positions 0 .. limit(r): its own position when causal (bottom-right aligned), else the
     // whole context. Rows only grow, so the tile reads keys 0 .. limit(last row).
     const auto limit = [&](int r) {
-      return p.causal ? seq.context_len - seq.q_len + (row0 + r) / group : seq.context_len - 1;
+      return p.causal ? item.context_len - item.q_len + (row0 + r) / group : item.context_len - 1;
     };
     const int kv_len = limit(rows - 1) + 1;
     const int num_kv_tiles = (kv_len + N - 1) / N;
     const int first_masked_tile = (limit(0) + 1) / N;  // earlier tiles hold only keys every row sees
-    int row_limit[2 * MT];                             // this thread's rows: 16 mt + 8 hh + lane / 4
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int r = warp * Cfg::kWarpRows + 16 * mt + 8 * hh + lane / 4;
-        row_limit[2 * mt + hh] = r < rows ? limit(r) : -1;
-      }
 
     // Cache slot of key `r` of tile `tile`, or -1 (zero-filled): past the keys read, or a bad block id.
     const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
@@ -96,6 +69,33 @@ struct PrefillTile {
       }
       return id * p.block_size + (pos - page * p.block_size);
     };
+    // Tile 0's block ids first: their load overlaps the Q copies below.
+    if (tid < N) key_slots(0)[tid] = key_slot(0, tid);
+
+    // Q tile (zero rows pad it to M).
+    const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
+    const bool copier = copy_row < Cfg::kCopyRows;
+    if (copier) {
+      const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
+                   copy_col * Cfg::kChunkElems;
+      for (int r = copy_row; r < M; r += Cfg::kCopyRows) {
+        const int token = (row0 + r) / group, head = row0 + r - token * group;
+        const bool live = r < rows;
+        ptx::cp_async_16(ptx::smem_address(smem) + r * Cfg::kRowBytes + copy_col * 16,
+                         live ? q + token * p.q_stride_token + head * p.q_stride_head : q, live);
+      }
+    }
+    ptx::cp_async_commit();
+
+    int row_limit[2 * MT];  // this thread's rows: 16 mt + 8 hh + lane / 4 (-1: a padding row)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int r = warp * Cfg::kWarpRows + 16 * mt + 8 * hh + lane / 4;
+        row_limit[2 * mt + hh] = r < rows ? limit(r) : -1;
+      }
+
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
     const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
     const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
@@ -115,12 +115,12 @@ struct PrefillTile {
       }
     };
 
-    // Prologue: tile 0 in flight, tile 1's slots being looked up.
-    if (tid < N) key_slots(0)[tid] = key_slot(0, tid);
+    // Prologue: tile 0 in flight, tile 1's slots being looked up, the next unit being claimed.
     __syncthreads();
     issue_tile(0);
     ptx::cp_async_commit();
     int next_slot = tid < N && num_kv_tiles > 1 ? key_slot(1, tid) : -1;
+    prefetch();
 
     float o[MT][D / 8][4];
     float m[2 * MT], l[2 * MT];  // running max (exp2 domain) and this lane's share of the running sum
@@ -151,7 +151,7 @@ struct PrefillTile {
     ptx::cp_async_wait<0>();
 
     // Normalize and store the live rows.
-    T* out = static_cast<T*>(p.out) + seq.first_row * p.o_stride_token + q_head0 * p.o_stride_head;
+    T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -199,10 +199,16 @@ struct PrefillTile {
     }
   }
 
-  // Scales the scores into the exp2 domain, masks keys past each row's limit (only on tiles that hold
-  // such keys), and folds the tile into the running max / sum / output; s becomes the probabilities.
+  // Masks keys past each row's limit (only on tiles that hold such keys) and folds the tile into the running
+  // max / sum / output; s becomes the probabilities. m is the max of the raw scores (the scale is positive:
+  // launch_varlen_prefill sends other scales to the simple kernel), so each exponent is one FFMA,
+  // s * scale_log2 - m * scale_log2. The output is rescaled only when some row's max moved (a warp vote):
+  // on long rows the max soon settles.
   __device__ void softmax_step(float (&s)[MT][N / 8][4], float (&o)[MT][D / 8][4], float (&m)[2 * MT],
                                float (&l)[2 * MT], bool masked, int key0, const int (&row_limit)[2 * MT]) const {
+    const float scale = p.scale_log2;
+    float correction[2 * MT];
+    bool moved = false;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -213,33 +219,36 @@ struct PrefillTile {
         for (int n = 0; n < N / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            float x = s[mt][n][2 * hh + e] * p.scale_log2;
-            if (masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) x = -CUDART_INF_F;
-            s[mt][n][2 * hh + e] = x;
-            mx = fmaxf(mx, x);
+            if (masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
+            mx = fmaxf(mx, s[mt][n][2 * hh + e]);
           }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float m_new = fmaxf(m[i], mx);
-        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new;  // a row with nothing visible yet stays empty
-        const float correction = ptx::exp2_approx(m[i] - ref);
+        // A row with nothing visible yet keeps probabilities 0 (exp2(-inf)), never NaN.
+        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new * scale;
+        correction[i] = ptx::exp2_approx(m[i] * scale - ref);
+        moved |= m_new != m[i];
         m[i] = m_new;
         float sum = 0.0f;
 #pragma unroll
         for (int n = 0; n < N / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(s[mt][n][2 * hh + e] - ref);
+            const float pr = ptx::exp2_approx(fmaf(s[mt][n][2 * hh + e], scale, -ref));
             s[mt][n][2 * hh + e] = pr;
             sum += pr;
           }
-        l[i] = l[i] * correction + sum;
-#pragma unroll
-        for (int t = 0; t < D / 8; ++t) {
-          o[mt][t][2 * hh] *= correction;
-          o[mt][t][2 * hh + 1] *= correction;
-        }
+        l[i] = l[i] * correction[i] + sum;
       }
+    if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int t = 0; t < D / 8; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) o[mt][t][e] *= correction[2 * mt + e / 2];
+    }
   }
 
   // o += P V: an m16n8 accumulator pair is exactly the A fragment of an m16k16 product, so P never
@@ -277,8 +286,8 @@ __global__ void __launch_bounds__(PrefillConfig<T, D>::kThreads, PrefillConfig<T
   extern __shared__ __align__(128) unsigned char smem[];
   PrefillTile<T, D> tile{p, smem, static_cast<int>(threadIdx.x), static_cast<int>(threadIdx.x) / 32,
                          static_cast<int>(threadIdx.x) % 32};
-  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<int*>(smem + Cfg::kUnitOffset),
-                        [&](PrefillWorkItem item, int kv_head) { tile.run(item, kv_head); });
+  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),
+                        [&](const PrefillWorkItem& item, int kv_head, auto&& prefetch) { tile.run(item, kv_head, prefetch); });
 }
 
 }  // namespace pagedattn::cuda

@@ -1,7 +1,7 @@
-// The bf16 prefill launchers (the tensor-core kernel) for every head dim in DecodeHeadDims. One file per dtype so
-// that the instantiations compile in parallel.
+// The bf16 prefill launchers for every head dim in DecodeHeadDims: the tensor-core kernel, and the simple
+// one for scales <= 0. One file per dtype so that the instantiations compile in parallel.
 #include "attention/cuda/prefill_launch.cuh"
 
 namespace pagedattn::cuda {
-template PrefillLauncher prefill_launcher<pagedattn::bf16>(int64_t);
+template PrefillLauncher prefill_launcher<pagedattn::bf16>(int64_t, float);
 }  // namespace pagedattn::cuda

@@ -13,19 +13,19 @@
 
 namespace pagedattn::cuda {
 
-// The kernel, block size, shared memory and tile of one (dtype, head dim).
-template <class T, int D>
+// The kernel, block size, shared memory and tile of one (dtype, head dim, simple or tensor-core kernel).
+template <class T, int D, bool kSimple>
 struct PrefillKernelOf {
-  using Cfg = std::conditional_t<sizeof(T) == 2, PrefillConfig<T, D>, PrefillSimpleConfig>;
+  using Cfg = std::conditional_t<kSimple, PrefillSimpleConfig, PrefillConfig<T, D>>;
   static constexpr auto kernel() {
-    if constexpr (sizeof(T) == 2) return prefill_kernel<T, D>;
-    else return prefill_simple_kernel<T, D>;
+    if constexpr (kSimple) return prefill_simple_kernel<T, D>;
+    else return prefill_kernel<T, D>;
   }
 };
 
-template <class T, int D>
+template <class T, int D, bool kSimple>
 void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
-  using K = PrefillKernelOf<T, D>;
+  using K = PrefillKernelOf<T, D, kSimple>;
   constexpr auto kernel = K::kernel();
   constexpr int kThreads = K::Cfg::kThreads, kSmem = K::Cfg::kSmemBytes;
   // Resident CTAs per SM, per device (the first launch on a device asks the occupancy calculator).
@@ -45,18 +45,22 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
   launch_with_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
 }
 
-template <class Tag, int... Ds>
+template <class Tag, bool kSimple, int... Ds>
 PrefillLauncher prefill_launcher_from(int64_t head_dim, std::integer_sequence<int, Ds...>) {
   using T = cuda_type_t<Tag>;
   PrefillLauncher found;
-  ((head_dim == Ds ? (found = PrefillLauncher{&launch_prefill<T, Ds>, PrefillKernelOf<T, Ds>::Cfg::kTileRows}, 0) : 0),
+  ((head_dim == Ds ? (found = {&launch_prefill<T, Ds, kSimple>, PrefillKernelOf<T, Ds, kSimple>::Cfg::kTileRows}, 0)
+                   : 0),
    ...);
   return found;
 }
 
 template <class Tag>
-PrefillLauncher prefill_launcher(int64_t head_dim) {
-  return prefill_launcher_from<Tag>(head_dim, DecodeHeadDims{});
+PrefillLauncher prefill_launcher(int64_t head_dim, float scale) {
+  if constexpr (sizeof(cuda_type_t<Tag>) == 2) {
+    if (scale > 0.0f) return prefill_launcher_from<Tag, false>(head_dim, DecodeHeadDims{});
+  }
+  return prefill_launcher_from<Tag, true>(head_dim, DecodeHeadDims{});
 }
 
 }  // namespace pagedattn::cuda

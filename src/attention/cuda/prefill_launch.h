@@ -1,6 +1,6 @@
-// The host's view of the prefill kernels (no device code): launchers by dtype tag and head dim, and the
-// work-list builder. f16/bf16 run the tensor-core kernel, f32 the simple one. Instantiated per dtype in
-// prefill_kernels_<dtype>.cu.
+// The host's view of the prefill kernels (no device code): launchers by dtype tag, head dim and scale, and
+// the work-list builder. f16/bf16 with a positive scale run the tensor-core kernel; f32, and any scale
+// <= 0, the simple one. Instantiated per dtype in prefill_kernels_<dtype>.cu.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,9 +21,9 @@ struct PrefillLauncher {
 };
 
 // Empty launcher when the head dim has no instantiation (the set of DecodeHeadDims). Tag: float,
-// pagedattn::f16 or pagedattn::bf16.
+// pagedattn::f16 or pagedattn::bf16; scale: the softmax scale of the call.
 template <class Tag>
-PrefillLauncher prefill_launcher(int64_t head_dim);
+PrefillLauncher prefill_launcher(int64_t head_dim, float scale);
 
 // One CTA that writes the work list of a varlen call (prefill_tiles_kernel.cuh).
 void launch_prefill_tiles(const PrefillTilesParams& params, cudaStream_t stream);

@@ -14,10 +14,16 @@
 
 namespace pagedattn::cuda {
 
-// Packed rows [tile * tile_rows, (tile + 1) * tile_rows) of sequence seq's q_len * group rows.
-struct PrefillWorkItem {
+// Packed rows [row0, row0 + rows) of sequence seq's q_len * group rows, with the sequence's metadata as
+// the builder read and checked it (the kernels read no other metadata than the block table).
+struct alignas(16) PrefillWorkItem {
   int32_t seq;
-  int32_t tile;
+  int32_t row0;  // tile index * tile_rows
+  int32_t rows;  // <= tile_rows
+  int32_t first_row;  // query_start[seq]
+  int32_t q_len;
+  int32_t context_len;
+  int32_t unused[2];
 };
 
 // The work list in device memory, written by prefill_tiles_kernel, read by the prefill kernels. Units of

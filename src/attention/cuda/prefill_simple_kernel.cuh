@@ -1,7 +1,8 @@
-// The simple prefill path, for f32 (no tensor-core format keeps f32 accuracy): the same work list and
-// masking rules as prefill_kernel.cuh, but each warp walks one packed (token, head) row at a time over
-// its visible keys, a lane holding every 32nd dim, with a warp-wide dot product and an online softmax.
-// Correct and plain, not fast: f32 serves tests and reference runs.
+// The simple prefill path, for f32 (no tensor-core format keeps f32 accuracy) and for scales <= 0 (the
+// tensor-core kernel's softmax assumes a positive scale): the same work list and masking rules as
+// prefill_kernel.cuh, but each warp walks one packed (token, head) row at a time over its visible keys, a
+// lane holding every 32nd dim, with a warp-wide dot product and an online softmax. Correct and plain, not
+// fast: it serves tests, reference runs and odd scales.
 #pragma once
 
 #include <math_constants.h>
@@ -9,7 +10,7 @@
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/prefill_params.h"
 #include "attention/cuda/prefill_units.cuh"
-#include "attention/cuda/varlen_rows.cuh"
+#include "attention/cuda/device_error.cuh"
 
 namespace pagedattn::cuda {
 
@@ -17,7 +18,7 @@ struct PrefillSimpleConfig {
   static constexpr int kWarps = 4;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kTileRows = 16;  // packed rows per work unit
-  static constexpr int kSmemBytes = 16;  // the claimed unit
+  static constexpr int kSmemBytes = 128;  // two claimed units
 };
 
 template <class T, int D>
@@ -25,18 +26,16 @@ __global__ void __launch_bounds__(PrefillSimpleConfig::kThreads)
     prefill_simple_kernel(const __grid_constant__ PrefillParams p) {
   using Cfg = PrefillSimpleConfig;
   constexpr int kPerLane = (D + 31) / 32;
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(16) unsigned char smem[];  // two PrefillUnit slots
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<int*>(smem), [&](PrefillWorkItem item, int kv_head) {
-    const SeqRows seq = load_seq_rows(p.query_start, p.context_lens, item.seq, p.num_tokens, p.max_context_len,
-                                      p.error, /*report=*/false);
+  const auto rows = [&](const PrefillWorkItem& item, int kv_head, auto&& prefetch) {
+    prefetch();
     const int group = p.group_size;
-    const int row_end = min((item.tile + 1) * Cfg::kTileRows, seq.q_len * group);
     const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
-    for (int r = item.tile * Cfg::kTileRows + warp; r < row_end; r += Cfg::kWarps) {
+    for (int r = item.row0 + warp; r < item.row0 + item.rows; r += Cfg::kWarps) {
       const int token = r / group, head = kv_head * group + r - token * group;
-      const T* q = static_cast<const T*>(p.query) + (seq.first_row + token) * p.q_stride_token + head * p.q_stride_head;
+      const T* q = static_cast<const T*>(p.query) + (item.first_row + token) * p.q_stride_token + head * p.q_stride_head;
       float qv[kPerLane], acc[kPerLane];
 #pragma unroll
       for (int i = 0; i < kPerLane; ++i) {
@@ -44,7 +43,7 @@ __global__ void __launch_bounds__(PrefillSimpleConfig::kThreads)
         qv[i] = d < D ? to_float(q[d]) : 0.0f;
         acc[i] = 0.0f;
       }
-      const int visible = p.causal ? seq.context_len - seq.q_len + token + 1 : seq.context_len;
+      const int visible = p.causal ? item.context_len - item.q_len + token + 1 : item.context_len;
       float m = -CUDART_INF_F, l = 0.0f;
       for (int pos = 0; pos < visible; ++pos) {
         const int page = pos / p.block_size;
@@ -64,7 +63,7 @@ __global__ void __launch_bounds__(PrefillSimpleConfig::kThreads)
         }
 #pragma unroll
         for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-        const float x = dot * p.scale_log2;
+        const float x = dot * p.scale_log2;  // any finite scale
         const float m_new = fmaxf(m, x);
         const float correction = exp2f(m - m_new), weight = exp2f(x - m_new);
         m = m_new;
@@ -76,14 +75,15 @@ __global__ void __launch_bounds__(PrefillSimpleConfig::kThreads)
         }
       }
       const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-      T* out = static_cast<T*>(p.out) + (seq.first_row + token) * p.o_stride_token + head * p.o_stride_head;
+      T* out = static_cast<T*>(p.out) + (item.first_row + token) * p.o_stride_token + head * p.o_stride_head;
 #pragma unroll
       for (int i = 0; i < kPerLane; ++i) {
         const int d = lane + 32 * i;
         if (d < D) out[d] = from_float<T>(acc[i] * inv);
       }
     }
-  });
+  };
+  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem), rows);
 }
 
 }  // namespace pagedattn::cuda

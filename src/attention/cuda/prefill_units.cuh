@@ -1,7 +1,8 @@
 // The persistent loop of the prefill kernels: the grid is sized to the resident CTAs, and each CTA claims
 // (work item, KV head) units in list order until none is left, so the longest tiles (listed first) start
 // first and no CTA is launched just to find nothing to do. Units run KV head by KV head, so the CTAs in
-// flight share one head's K/V in L2.
+// flight share one head's K/V in L2. A unit is claimed, and its item fetched, while the previous one
+// computes: between two units a CTA only waits for one barrier.
 #pragma once
 
 #include "attention/cuda/prefill_params.h"
@@ -9,21 +10,45 @@
 
 namespace pagedattn::cuda {
 
-// f(item, kv_head) for every unit this CTA claims; s_unit: one int of shared memory.
+struct PrefillUnit {
+  PrefillWorkItem item;
+  int kv_head;  // -1: no unit left
+};
+
+// f(item, kv_head, prefetch) for every unit this CTA claims; f calls prefetch() exactly once per unit, at
+// the point where thread 0 may wait for the next claim and start loading its item. s_units: two
+// PrefillUnit slots of shared memory.
 template <class F>
-__device__ inline void for_each_prefill_unit(const PrefillWorkList& work, int num_kv_heads, int* s_unit, F&& f) {
+__device__ inline void for_each_prefill_unit(const PrefillWorkList& work, int num_kv_heads, PrefillUnit* s_units,
+                                             F&& f) {
   // The work list is written by the kernel before us (we are its programmatic dependent).
   ptx::wait_for_prerequisites();
   const int num_items = *work.num_items;
   const int num_units = num_items * num_kv_heads;
-  for (;;) {
-    if (threadIdx.x == 0) *s_unit = atomicAdd(work.next_unit, 1);
+  const bool leader = threadIdx.x == 0;
+  const auto fetch = [&](int unit) {
+    PrefillUnit u{};
+    u.kv_head = -1;
+    if (unit < num_units) {
+      u.kv_head = unit / num_items;
+      u.item = work.items[unit - u.kv_head * num_items];
+    }
+    return u;
+  };
+  if (leader) s_units[0] = fetch(atomicAdd(work.next_unit, 1));
+  __syncthreads();
+  for (int slot = 0;; slot ^= 1) {
+    const PrefillUnit unit = s_units[slot];
+    if (unit.kv_head < 0) return;
+    int claim = 0;
+    if (leader) claim = atomicAdd(work.next_unit, 1);  // in flight while the unit starts
+    PrefillUnit next{};
+    f(unit.item, unit.kv_head, [&] {
+      if (leader) next = fetch(claim);
+    });
+    // The other slot was last read before the previous barrier; this one is read again only after the next.
+    if (leader) s_units[slot ^ 1] = next;
     __syncthreads();
-    const int unit = *s_unit;
-    if (unit >= num_units) return;
-    const int kv_head = unit / num_items;
-    f(work.items[unit - kv_head * num_items], kv_head);
-    __syncthreads();  // all threads have read s_unit and are done with shared memory before the next claim
   }
 }
 
