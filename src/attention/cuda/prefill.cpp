@@ -7,6 +7,10 @@
 #include "core/check.h"
 #include "core/cuda_check.h"
 
+#ifndef PAGEDATTN_TUNE_VARLEN_FORK
+#define PAGEDATTN_TUNE_VARLEN_FORK 0
+#endif
+
 namespace pagedattn::cuda {
 namespace {
 
@@ -33,7 +37,9 @@ SideStream& side_stream() {
            kMaxDevices);
   SideStream& s = streams[static_cast<size_t>(device)];
   if (s.stream == nullptr) {
-    PA_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    int least = 0, greatest = 0;  // the prefill's long CTAs should take free SMs before the decode's
+    PA_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    PA_CUDA_CHECK(cudaStreamCreateWithPriority(&s.stream, cudaStreamNonBlocking, greatest));
     PA_CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));
     PA_CUDA_CHECK(cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming));
   }
@@ -44,6 +50,10 @@ SideStream& side_stream() {
 
 void fork_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args, const AttentionShape& shape,
                          cudaStream_t stream) {
+  if (!PAGEDATTN_TUNE_VARLEN_FORK) {
+    launch_varlen_prefill(launcher, args, shape, stream);
+    return;
+  }
   SideStream& side = side_stream();
   PA_CUDA_CHECK(cudaEventRecord(side.fork, stream));
   PA_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
@@ -51,7 +61,9 @@ void fork_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionAr
   PA_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
 }
 
-void join_varlen_prefill(cudaStream_t stream) { PA_CUDA_CHECK(cudaStreamWaitEvent(stream, side_stream().join, 0)); }
+void join_varlen_prefill(cudaStream_t stream) {
+  if (PAGEDATTN_TUNE_VARLEN_FORK) PA_CUDA_CHECK(cudaStreamWaitEvent(stream, side_stream().join, 0));
+}
 
 void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& a, const AttentionShape& s,
                            cudaStream_t stream) {

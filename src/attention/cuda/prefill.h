@@ -1,7 +1,6 @@
 // The prefill side of a varlen CUDA paged_attention call (private to the CUDA backend): sequences with two
-// or more query rows. backend.cpp forks it off the caller's stream before it launches the decode kernel
-// (which takes the one-row sequences of the same call, prefill_params.h) and joins it back afterwards, so
-// that in a mixed batch the decode CTAs fill the SMs that the prefill tiles leave idle.
+// or more query rows. backend.cpp launches it before the decode kernel, which takes the one-row sequences
+// of the same call (prefill_params.h describes the routing).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -16,8 +15,12 @@ namespace pagedattn::cuda {
 void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args,
                            const AttentionShape& shape, cudaStream_t stream);
 
-// launch_varlen_prefill on a side stream (one per host thread and device) that waits for `stream`'s work so
-// far; join_varlen_prefill makes `stream` wait for it. Both are graph-capturable (fork/join by events).
+// Brackets the decode launches of a varlen call: fork_varlen_prefill runs launch_varlen_prefill, and
+// join_varlen_prefill follows the decode launches. By default the prefill runs on `stream` itself, before
+// the decode kernel (join does nothing). With PAGEDATTN_TUNE_VARLEN_FORK (a benchmark knob) it runs on a
+// high-priority side stream (one per host thread and device), forked from and joined back into `stream`
+// by events (graph-capturable), concurrently with the decode kernel: measured slower on a mixed batch
+// without the priority (the decode CTAs took the SMs first).
 void fork_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args, const AttentionShape& shape,
                          cudaStream_t stream);
 void join_varlen_prefill(cudaStream_t stream);

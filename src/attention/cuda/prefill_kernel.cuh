@@ -11,6 +11,8 @@
 
 #include <math_constants.h>
 
+#include <type_traits>
+
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/device_error.cuh"
 #include "attention/cuda/prefill_config.cuh"
@@ -24,12 +26,18 @@ struct PrefillTile {
   using Cfg = PrefillConfig<T, D>;
   static constexpr int M = Cfg::kTileRows, N = Cfg::kTileKeys, MT = Cfg::kMTiles;
   static constexpr int kThreads = Cfg::kThreads;
+  static constexpr bool kRescaleVote = PAGEDATTN_TUNE_PREFILL_RESCALE_VOTE;
 
   const PrefillParams& p;
   unsigned char* smem;
   int tid, warp, lane;
 
-  __device__ int* key_slots(int stage) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + stage * N; }
+  // Block ids of a tile's key rows, copied from the block table by cp.async (two tiles in flight), then
+  // turned into cache slots in place.
+  __device__ int* key_slots(int buffer) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + buffer * N; }
+  __device__ uint32_t key_ids_address(int buffer) const {
+    return ptx::smem_address(smem) + Cfg::kSlotOffset + buffer * N * 4;
+  }
   // Shared-memory addresses for ldmatrix: a tile's base plus this lane's row/column offset, to which the
   // unrolled loops add compile-time offsets. A-operand order (rows 0-7 / 8-15 x columns 0-7 / 8-15) for Q
   // and V^T, B-operand order (rows 0-7 x columns 0-7 / 8-15, then rows 8-15) for K.
@@ -56,21 +64,37 @@ struct PrefillTile {
     const int num_kv_tiles = (kv_len + N - 1) / N;
     const int first_masked_tile = (limit(0) + 1) / N;  // earlier tiles hold only keys every row sees
 
-    // Cache slot of key `r` of tile `tile`, or -1 (zero-filled): past the keys read, or a bad block id.
+    // Block ids travel by cp.async like the K/V rows, a tile ahead of their use, so their latency never
+    // stalls the math: thread r < N copies the block-table entry of key r of `tile` into key_slots(tile & 1),
+    // and once its copies have landed turns it into the key's cache slot in place: -1 (zero-filled) past the
+    // keys read or for a bad block id, which it records.
     const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
-    const auto key_slot = [&](int tile, int r) {
-      const int pos = tile * N + r;
-      if (pos >= kv_len) return -1;
+    const auto fetch_ids = [&](int tile) {
+      const int pos = tile * N + tid;
+      if (tid >= N || pos >= kv_len) return;
       const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      const int id = table[page];
+      ptx::cp_async_4(key_ids_address(tile & 1) + tid * 4, table + page);
+    };
+    const auto ids_to_slots = [&](int tile) {
+      const int pos = tile * N + tid;
+      if (tid >= N) return;
+      int& entry = key_slots(tile & 1)[tid];
+      if (pos >= kv_len) {
+        entry = -1;
+        return;
+      }
+      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      const int id = entry;
       if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
         record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
-        return -1;
+        entry = -1;
+      } else {
+        entry = id * p.block_size + (pos - page * p.block_size);
       }
-      return id * p.block_size + (pos - page * p.block_size);
     };
-    // Tile 0's block ids first: their load overlaps the Q copies below.
-    if (tid < N) key_slots(0)[tid] = key_slot(0, tid);
+    fetch_ids(0);
+    fetch_ids(1);
+    ptx::cp_async_commit();
 
     // Q tile (zero rows pad it to M).
     const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
@@ -99,10 +123,11 @@ struct PrefillTile {
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
     const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
     const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
-    const auto issue_tile = [&](int stage) {
+    // K/V rows of `tile` into its stage (the tile's slots are ready); slot -1 rows are zero-filled.
+    const auto issue_tile = [&](int tile) {
       if (!copier) return;
-      const int* slots = key_slots(stage);
-      const uint32_t sk = stage_address(stage) + copy_row * Cfg::kRowBytes + copy_col * 16;
+      const int* slots = key_slots(tile & 1);
+      const uint32_t sk = stage_address(tile & 1) + copy_row * Cfg::kRowBytes + copy_col * 16;
 #pragma unroll
       for (int k = 0; k < (N + Cfg::kCopyRows - 1) / Cfg::kCopyRows; ++k) {
         const int r = copy_row + k * Cfg::kCopyRows;
@@ -115,11 +140,13 @@ struct PrefillTile {
       }
     };
 
-    // Prologue: tile 0 in flight, tile 1's slots being looked up, the next unit being claimed.
+    // Prologue: tile 0 in flight, the next unit being claimed.
+    ptx::cp_async_wait<1>();  // this thread's ids of tiles 0 and 1 (the Q copies may still fly)
+    ids_to_slots(0);
+    ids_to_slots(1);
     __syncthreads();
     issue_tile(0);
     ptx::cp_async_commit();
-    int next_slot = tid < N && num_kv_tiles > 1 ? key_slot(1, tid) : -1;
     prefetch();
 
     float o[MT][D / 8][4];
@@ -133,21 +160,24 @@ struct PrefillTile {
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[mt][t][e] = 0.0f;
 
-    for (int tile = 0; tile < num_kv_tiles; ++tile) {
+    const auto step = [&](int tile, auto masked) {
       const int stage = tile & 1;
-      // Tile + 1's slots (looked up while tile - 1 was computed) go to the stage that tile - 1 used.
-      if (tid < N) key_slots(stage ^ 1)[tid] = next_slot;
-      ptx::cp_async_wait<0>();  // this thread's copies of the tile (and Q) have landed
-      __syncthreads();          // everyone's have; everyone is done with tile - 1's stage and slots
-      if (tile + 1 < num_kv_tiles) issue_tile(stage ^ 1);
+      ptx::cp_async_wait<0>();  // this thread's copies of the tile (and Q, and tile + 1's ids) have landed
+      if (tile > 0) ids_to_slots(tile + 1);
+      __syncthreads();  // everyone's copies have landed; everyone is done with tile - 1's stage and slots
+      if (tile + 1 < num_kv_tiles) issue_tile(tile + 1);
+      fetch_ids(tile + 2);  // into the slot buffer of tile, read for the last time just above
       ptx::cp_async_commit();
-      if (tid < N && tile + 2 < num_kv_tiles) next_slot = key_slot(tile + 2, tid);
 
       float s[MT][N / 8][4];
       scores(s, stage_address(stage));
-      softmax_step(s, o, m, l, tile >= first_masked_tile, tile * N, row_limit);
+      softmax_step<decltype(masked)::value>(s, o, m, l, tile * N, row_limit);
       accumulate(o, s, stage_address(stage) + Cfg::kKvTileBytes);
-    }
+    };
+    // Tiles every row sees whole, then the ones that need the mask (compiled without and with it).
+    const int unmasked_tiles = min(first_masked_tile, num_kv_tiles);
+    for (int tile = 0; tile < unmasked_tiles; ++tile) step(tile, std::false_type{});
+    for (int tile = unmasked_tiles; tile < num_kv_tiles; ++tile) step(tile, std::true_type{});
     ptx::cp_async_wait<0>();
 
     // Normalize and store the live rows.
@@ -199,16 +229,17 @@ struct PrefillTile {
     }
   }
 
-  // Masks keys past each row's limit (only on tiles that hold such keys) and folds the tile into the running
+  // Masks keys past each row's limit (kMasked: tiles that hold such keys) and folds the tile into the running
   // max / sum / output; s becomes the probabilities. m is the max of the raw scores (the scale is positive:
-  // launch_varlen_prefill sends other scales to the simple kernel), so each exponent is one FFMA,
-  // s * scale_log2 - m * scale_log2. The output is rescaled only when some row's max moved (a warp vote):
-  // on long rows the max soon settles.
+  // prefill_launcher sends other scales to the simple kernel), so each exponent is one FFMA,
+  // s * scale_log2 - m * scale_log2. kRescaleVote: rescale the output only when some row's max moved (a
+  // warp vote; off by default: the branch keeps the P V products from starting early).
+  template <bool kMasked>
   __device__ void softmax_step(float (&s)[MT][N / 8][4], float (&o)[MT][D / 8][4], float (&m)[2 * MT],
-                               float (&l)[2 * MT], bool masked, int key0, const int (&row_limit)[2 * MT]) const {
+                               float (&l)[2 * MT], int key0, const int (&row_limit)[2 * MT]) const {
     const float scale = p.scale_log2;
     float correction[2 * MT];
-    bool moved = false;
+    bool moved = !kRescaleVote;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -219,7 +250,7 @@ struct PrefillTile {
         for (int n = 0; n < N / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            if (masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
+            if (kMasked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
             mx = fmaxf(mx, s[mt][n][2 * hh + e]);
           }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -241,7 +272,7 @@ struct PrefillTile {
           }
         l[i] = l[i] * correction[i] + sum;
       }
-    if (__any_sync(0xffffffffu, moved)) {
+    if (!kRescaleVote || __any_sync(0xffffffffu, moved)) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll

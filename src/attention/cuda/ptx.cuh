@@ -19,6 +19,10 @@ __device__ inline void cp_async_16(uint32_t dst_address, const void* src, bool r
                : "memory");
 }
 __device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
+// Copies 4 bytes (through L1: small metadata such as block-table entries).
+__device__ inline void cp_async_4(uint32_t dst_address, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst_address), "l"(src) : "memory");
+}
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 template <int kPending>
 __device__ inline void cp_async_wait() {
