@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "attention/cuda/device_error.h"
+#include "attention/cuda/paged_params.h"
 
 namespace pagedattn::cuda {
 
@@ -25,39 +25,8 @@ struct DecodeWorkItem {
   int32_t partial;  // slot of its partial result for the merge; -1: the sequence's only item writes `out`
 };
 
-// n / d for 0 <= n < 2^31 with a multiply and a shift (d is a runtime block size).
-struct FastDivisor {
-  uint32_t divisor;
-  uint32_t multiplier;
-  uint32_t shift;
-};
-
-constexpr FastDivisor make_fast_divisor(uint32_t d) {
-  uint32_t shift = 0;
-  while ((uint64_t{1} << shift) < d) ++shift;
-  const uint64_t m = ((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1;
-  return {d, static_cast<uint32_t>(m), shift};
-}
-
-// The host twin of the device division, for tests.
-constexpr uint32_t fast_divide(uint32_t n, FastDivisor f) {
-  const uint32_t hi = static_cast<uint32_t>((uint64_t{n} * f.multiplier) >> 32);
-  return static_cast<uint32_t>((uint64_t{hi} + n) >> f.shift);
-}
-
-struct DecodeParams {
-  const void* query;
-  int64_t q_stride_token, q_stride_head;
-  void* out;
-  int64_t o_stride_token, o_stride_head;
-  const void* key_cache;
-  const void* value_cache;
-  const int32_t* block_tables;
-  const int32_t* context_lens;
-  int32_t num_q_heads, num_kv_heads, group_size, head_chunks;
-  int32_t num_blocks, block_size, max_blocks_per_seq, max_context_len;
-  FastDivisor block_div;
-  float scale_log2;  // softmax scale * log2(e): scores live in the exp2 domain
+struct DecodeParams : PagedParams {
+  int32_t head_chunks;
   // The work list: from an AttentionPlan, or (items == nullptr) every sequence cut into uniform_splits
   // items of chunk_pages pages, item i = (sequence i / uniform_splits, split i % uniform_splits).
   const DecodeWorkItem* items;
@@ -65,11 +34,8 @@ struct DecodeParams {
   int32_t uniform_splits, chunk_pages;
   float* partial_out;  // [partials, Hq, D] normalized partial outputs of split sequences
   float* partial_lse;  // [partials, Hq] their log2-sum-exp2
-  // Varlen calls (prefill_params.h): sequence b's row is query_start[b]; only sequences with exactly one
-  // row are decoded here (the prefill kernel takes longer ones). nullptr: row b (a decode call).
-  const int32_t* query_start;
-  int32_t num_tokens;
-  DeviceErrorRecord* error;
+  // Varlen calls: only sequences with exactly one row are decoded here (the prefill kernel takes longer
+  // ones; query_start and num_tokens are in PagedParams).
 };
 
 struct MergeParams {

@@ -3,7 +3,6 @@
 #include <array>
 #include <limits>
 
-#include "attention/cuda/device_error_storage.h"
 #include "core/check.h"
 #include "core/cuda_check.h"
 
@@ -78,60 +77,31 @@ void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttention
                s.num_tokens, group);
   int device = 0;
   PA_CUDA_CHECK(cudaGetDevice(&device));
-  DeviceErrorRecord* error = device_error_record(device);
+  PrefillParams p{};
+  static_cast<PagedParams&>(p) = paged_params(a, s, device);
+  p.causal = a.causal;
 
   // Scratch: items | num_items | next_unit.
   const size_t items_bytes = static_cast<size_t>(capacity) * sizeof(PrefillWorkItem);
   void* scratch = nullptr;
   PA_CUDA_CHECK(cudaMallocAsync(&scratch, items_bytes + 2 * sizeof(int32_t), stream));
-  PrefillWorkList work{};
-  work.items = static_cast<PrefillWorkItem*>(scratch);
-  work.num_items = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + items_bytes);
-  work.next_unit = work.num_items + 1;
-
-  const auto* query_start = a.query_start->data_as<const int32_t>();
-  const auto* context_lens = a.context_lens.data_as<const int32_t>();
-  const int32_t max_context_len = static_cast<int32_t>(
-      std::min<int64_t>(s.max_blocks_per_seq * s.block_size, std::numeric_limits<int32_t>::max()));
+  p.work.items = static_cast<PrefillWorkItem*>(scratch);
+  p.work.num_items = reinterpret_cast<int32_t*>(static_cast<char*>(scratch) + items_bytes);
+  p.work.next_unit = p.work.num_items + 1;
 
   PrefillTilesParams t{};
-  t.query_start = query_start;
-  t.context_lens = context_lens;
+  t.query_start = p.query_start;
+  t.context_lens = p.context_lens;
   t.num_seqs = static_cast<int32_t>(s.num_seqs);
-  t.num_tokens = static_cast<int32_t>(s.num_tokens);
-  t.group_size = static_cast<int32_t>(group);
+  t.num_tokens = p.num_tokens;
+  t.group_size = p.group_size;
   t.tile_rows = launcher.tile_rows;
-  t.max_context_len = max_context_len;
+  t.max_context_len = p.max_context_len;
   t.capacity = static_cast<int32_t>(capacity);
-  t.work = work;
-  t.error = error;
+  t.work = p.work;
+  t.error = p.error;
   launch_prefill_tiles(t, stream);
 
-  PrefillParams p{};
-  p.query = a.query.data;
-  p.q_stride_token = a.query.stride(0);
-  p.q_stride_head = a.query.stride(1);
-  p.out = a.out.data;
-  p.o_stride_token = a.out.stride(0);
-  p.o_stride_head = a.out.stride(1);
-  p.key_cache = a.key_cache.data;
-  p.value_cache = a.value_cache.data;
-  p.block_tables = a.block_tables.data_as<const int32_t>();
-  p.context_lens = context_lens;
-  p.query_start = query_start;
-  p.num_tokens = t.num_tokens;
-  p.num_q_heads = static_cast<int32_t>(s.num_q_heads);
-  p.num_kv_heads = static_cast<int32_t>(s.num_kv_heads);
-  p.group_size = t.group_size;
-  p.num_blocks = static_cast<int32_t>(s.num_blocks);
-  p.block_size = static_cast<int32_t>(s.block_size);
-  p.max_blocks_per_seq = static_cast<int32_t>(s.max_blocks_per_seq);
-  p.max_context_len = max_context_len;
-  p.block_div = make_fast_divisor(static_cast<uint32_t>(s.block_size));
-  p.scale_log2 = s.scale * 1.4426950408889634f;
-  p.causal = a.causal;
-  p.work = work;
-  p.error = error;
   int major = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   launcher.launch(p, capacity * s.num_kv_heads, stream, /*pdl=*/major >= 9);

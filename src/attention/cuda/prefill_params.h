@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "attention/cuda/decode_params.h"
+#include "attention/cuda/paged_params.h"
 
 namespace pagedattn::cuda {
 
@@ -47,23 +47,9 @@ struct PrefillTilesParams {
   DeviceErrorRecord* error;
 };
 
-struct PrefillParams {
-  const void* query;
-  int64_t q_stride_token, q_stride_head;
-  void* out;
-  int64_t o_stride_token, o_stride_head;
-  const void* key_cache;
-  const void* value_cache;
-  const int32_t* block_tables;
-  const int32_t* context_lens;
-  const int32_t* query_start;
-  int32_t num_tokens, num_q_heads, num_kv_heads, group_size;
-  int32_t num_blocks, block_size, max_blocks_per_seq, max_context_len;
-  FastDivisor block_div;
-  float scale_log2;  // softmax scale * log2(e): scores live in the exp2 domain
+struct PrefillParams : PagedParams {
   bool causal;
   PrefillWorkList work;
-  DeviceErrorRecord* error;
 };
 
 }  // namespace pagedattn::cuda
