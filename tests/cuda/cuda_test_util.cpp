@@ -46,6 +46,15 @@ void expect_decode_matches_reference(const ProblemSpec& spec) {
   EXPECT_TRUE(matches_reference(run_decode_on_gpu(problem, true), ref, tol)) << "with a plan";
 }
 
+std::string error_of(const PagedAttentionArgs& args) {
+  try {
+    paged_attention(args);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 void expect_strided_query_and_out_match(const ProblemSpec& spec) {
   SCOPED_TRACE(spec.name());
   ASSERT_EQ(spec.dtype, DType::bf16);

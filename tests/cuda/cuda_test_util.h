@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "common/paged_problem.h"
 #include "pagedattn/attention.h"
 #include "pagedattn/error.h"
@@ -28,6 +30,9 @@ Tensor run_decode_on_gpu(const Problem& problem, bool with_plan);
 
 // The reference check of one spec, both with and without a plan.
 void expect_decode_matches_reference(const ProblemSpec& spec);
+
+// The message of the pagedattn::Error that paged_attention(args) throws (checked mode), or "no error".
+std::string error_of(const PagedAttentionArgs& args);
 
 // query and out as every other head of twice-as-wide tensors (a fused QKV projection looks like this): the
 // output matches the reference and the heads in between stay untouched. bf16 specs.

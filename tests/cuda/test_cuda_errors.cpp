@@ -16,14 +16,6 @@ class CudaErrors : public CudaTest {
     p.block_tables.data_as<int32_t>()[seq * p.block_tables.size(1) + column] = id;
     return p;
   }
-  static std::string error_of(const PagedAttentionArgs& args) {
-    try {
-      paged_attention(args);
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  }
 };
 
 const ProblemSpec kSpec{.context_lens = {40, 100, 7}, .num_q_heads = 8, .num_kv_heads = 2, .head_dim = 128,
