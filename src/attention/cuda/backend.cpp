@@ -152,10 +152,9 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const bool pdl = device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9;
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
-    if (s.varlen) fork_varlen_prefill(prefill_launcher<Tag>(s.head_dim, s.scale), a, s, stream);
+    if (s.varlen) launch_varlen_prefill(prefill_launcher<Tag>(s.head_dim, s.scale), a, s, stream);
     decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream, /*pdl=*/false);
     if (split) launch_merge<Tag>(m, stream, pdl);
-    if (s.varlen) join_varlen_prefill(stream);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));
   finish_launch(stream);

@@ -1,68 +1,11 @@
 #include "attention/cuda/prefill.h"
 
-#include <array>
 #include <limits>
 
 #include "core/check.h"
 #include "core/cuda_check.h"
 
-#ifndef PAGEDATTN_TUNE_VARLEN_FORK
-#define PAGEDATTN_TUNE_VARLEN_FORK 0
-#endif
-
 namespace pagedattn::cuda {
-namespace {
-
-// The side stream of this host thread on one device, with its fork and join events. Per thread, so that
-// calls from several threads never wait on each other's events.
-struct SideStream {
-  cudaStream_t stream = nullptr;
-  cudaEvent_t fork = nullptr;
-  cudaEvent_t join = nullptr;
-  ~SideStream() {  // at thread exit; errors (a runtime already torn down) are of no use here
-    if (stream) cudaStreamDestroy(stream);
-    if (fork) cudaEventDestroy(fork);
-    if (join) cudaEventDestroy(join);
-  }
-};
-
-constexpr int kMaxDevices = 64;
-
-SideStream& side_stream() {
-  thread_local std::array<SideStream, kMaxDevices> streams;
-  int device = 0;
-  PA_CUDA_CHECK(cudaGetDevice(&device));
-  PA_CHECK(device < kMaxDevices, ErrorKind::runtime, "paged_attention: CUDA device {} is past the {} supported", device,
-           kMaxDevices);
-  SideStream& s = streams[static_cast<size_t>(device)];
-  if (s.stream == nullptr) {
-    int least = 0, greatest = 0;  // the prefill's long CTAs should take free SMs before the decode's
-    PA_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    PA_CUDA_CHECK(cudaStreamCreateWithPriority(&s.stream, cudaStreamNonBlocking, greatest));
-    PA_CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));
-    PA_CUDA_CHECK(cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming));
-  }
-  return s;
-}
-
-}  // namespace
-
-void fork_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args, const AttentionShape& shape,
-                         cudaStream_t stream) {
-  if (!PAGEDATTN_TUNE_VARLEN_FORK) {
-    launch_varlen_prefill(launcher, args, shape, stream);
-    return;
-  }
-  SideStream& side = side_stream();
-  PA_CUDA_CHECK(cudaEventRecord(side.fork, stream));
-  PA_CUDA_CHECK(cudaStreamWaitEvent(side.stream, side.fork, 0));
-  launch_varlen_prefill(launcher, args, shape, side.stream);
-  PA_CUDA_CHECK(cudaEventRecord(side.join, side.stream));
-}
-
-void join_varlen_prefill(cudaStream_t stream) {
-  if (PAGEDATTN_TUNE_VARLEN_FORK) PA_CUDA_CHECK(cudaStreamWaitEvent(stream, side_stream().join, 0));
-}
 
 void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& a, const AttentionShape& s,
                            cudaStream_t stream) {

@@ -1,6 +1,8 @@
 // The prefill side of a varlen CUDA paged_attention call (private to the CUDA backend): sequences with two
-// or more query rows. backend.cpp launches it before the decode kernel, which takes the one-row sequences
-// of the same call (prefill_params.h describes the routing).
+// or more query rows. backend.cpp launches it before the decode kernel, on the same stream, which takes
+// the one-row sequences of the same call (prefill_params.h describes the routing). Running the two
+// concurrently (the prefill on a forked, high-priority stream) measured 10% slower on a mixed batch than
+// one after the other: the decode CTAs and the prefill's persistent CTAs then compete for the same SMs.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -14,15 +16,5 @@ namespace pagedattn::cuda {
 // runs `launcher`'s prefill kernel over it on `stream`. Takes stream-ordered scratch memory.
 void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args,
                            const AttentionShape& shape, cudaStream_t stream);
-
-// Brackets the decode launches of a varlen call: fork_varlen_prefill runs launch_varlen_prefill, and
-// join_varlen_prefill follows the decode launches. By default the prefill runs on `stream` itself, before
-// the decode kernel (join does nothing). With PAGEDATTN_TUNE_VARLEN_FORK (a benchmark knob) it runs on a
-// high-priority side stream (one per host thread and device), forked from and joined back into `stream`
-// by events (graph-capturable), concurrently with the decode kernel: measured slower on a mixed batch
-// without the priority (the decode CTAs took the SMs first).
-void fork_varlen_prefill(const PrefillLauncher& launcher, const PagedAttentionArgs& args, const AttentionShape& shape,
-                         cudaStream_t stream);
-void join_varlen_prefill(cudaStream_t stream);
 
 }  // namespace pagedattn::cuda

@@ -28,8 +28,8 @@ __global__ void __launch_bounds__(PrefillSimpleConfig::kThreads)
   constexpr int kPerLane = (D + 31) / 32;
   extern __shared__ __align__(16) unsigned char smem[];  // two PrefillUnit slots
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const auto rows = [&](const PrefillWorkItem& item, int kv_head, auto&& prefetch) {
-    prefetch();
+  const auto rows = [&](const PrefillWorkItem& item, int kv_head, auto&& claim_next) {
+    claim_next();
     const int group = p.group_size;
     const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;

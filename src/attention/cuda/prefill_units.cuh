@@ -1,8 +1,9 @@
 // The persistent loop of the prefill kernels: the grid is sized to the resident CTAs, and each CTA claims
 // (work item, KV head) units in list order until none is left, so the longest tiles (listed first) start
 // first and no CTA is launched just to find nothing to do. Units run KV head by KV head, so the CTAs in
-// flight share one head's K/V in L2. A unit is claimed, and its item fetched, while the previous one
-// computes: between two units a CTA only waits for one barrier.
+// flight share one head's K/V in L2. The next unit is claimed while the current one computes its last K/V
+// tile: late enough that the longest-first order still balances the CTAs (a claim at the start of a unit
+// reserves a second long unit on a busy CTA), early enough that the atomic's latency is hidden.
 #pragma once
 
 #include "attention/cuda/prefill_params.h"
@@ -15,9 +16,9 @@ struct PrefillUnit {
   int kv_head;  // -1: no unit left
 };
 
-// f(item, kv_head, prefetch) for every unit this CTA claims; f calls prefetch() exactly once per unit, at
-// the point where thread 0 may wait for the next claim and start loading its item. s_units: two
-// PrefillUnit slots of shared memory.
+// f(item, kv_head, claim_next) for every unit this CTA claims; f calls claim_next() exactly once per unit,
+// where thread 0 should send the atomic that claims the next one. s_units: two PrefillUnit slots of shared
+// memory.
 template <class F>
 __device__ inline void for_each_prefill_unit(const PrefillWorkList& work, int num_kv_heads, PrefillUnit* s_units,
                                              F&& f) {
@@ -41,13 +42,11 @@ __device__ inline void for_each_prefill_unit(const PrefillWorkList& work, int nu
     const PrefillUnit unit = s_units[slot];
     if (unit.kv_head < 0) return;
     int claim = 0;
-    if (leader) claim = atomicAdd(work.next_unit, 1);  // in flight while the unit starts
-    PrefillUnit next{};
     f(unit.item, unit.kv_head, [&] {
-      if (leader) next = fetch(claim);
+      if (leader) claim = atomicAdd(work.next_unit, 1);
     });
     // The other slot was last read before the previous barrier; this one is read again only after the next.
-    if (leader) s_units[slot ^ 1] = next;
+    if (leader) s_units[slot ^ 1] = fetch(claim);
     __syncthreads();
   }
 }
