@@ -21,12 +21,28 @@
 
 namespace pagedattn::cuda {
 
+// (token, head) of a packed query row, a row being (token, head within the GQA group), and of the rows
+// `step` further on: one division per walk instead of one per row.
+struct PackedRowWalk {
+  int token, head, step_tokens, step_heads, group;
+  __device__ PackedRowWalk(int row, int step, int group_)
+      : token(row / group_), head(row - token * group_), step_tokens(step / group_),
+        step_heads(step - step_tokens * group_), group(group_) {}
+  __device__ void next() {
+    token += step_tokens;
+    head += step_heads;
+    if (head >= group) head -= group, ++token;
+  }
+};
+
 template <class T, int D>
 struct PrefillTile {
   using Cfg = PrefillConfig<T, D>;
   static constexpr int M = Cfg::kTileRows, N = Cfg::kTileKeys, MT = Cfg::kMTiles;
   static constexpr int kThreads = Cfg::kThreads;
   static constexpr bool kRescaleVote = PAGEDATTN_TUNE_PREFILL_RESCALE_VOTE;
+  // Unmasked and masked K/V tiles run in two loops compiled without and with the mask; 0: one loop.
+  static constexpr bool kSplitMask = PAGEDATTN_TUNE_PREFILL_SPLIT_MASK;
 
   const PrefillParams& p;
   unsigned char* smem;
@@ -102,11 +118,11 @@ struct PrefillTile {
     if (copier) {
       const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
                    copy_col * Cfg::kChunkElems;
-      for (int r = copy_row; r < M; r += Cfg::kCopyRows) {
-        const int token = (row0 + r) / group, head = row0 + r - token * group;
+      PackedRowWalk walk(row0 + copy_row, Cfg::kCopyRows, group);
+      for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
         const bool live = r < rows;
         ptx::cp_async_16(ptx::smem_address(smem) + r * Cfg::kRowBytes + copy_col * 16,
-                         live ? q + token * p.q_stride_token + head * p.q_stride_head : q, live);
+                         live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
       }
     }
     ptx::cp_async_commit();
@@ -159,7 +175,7 @@ struct PrefillTile {
 #pragma unroll
         for (int e = 0; e < 4; ++e) o[mt][t][e] = 0.0f;
 
-    const auto step = [&](int tile, auto masked) {
+    const auto step = [&](int tile, auto may_mask, bool masked) {
       const int stage = tile & 1;
       ptx::cp_async_wait<0>();  // this thread's copies of the tile (and Q, and tile + 1's ids) have landed
       if (tile > 0) ids_to_slots(tile + 1);
@@ -171,19 +187,24 @@ struct PrefillTile {
 
       float s[MT][N / 8][4];
       scores(s, stage_address(stage));
-      softmax_step<decltype(masked)::value>(s, o, m, l, tile * N, row_limit);
+      softmax_step<decltype(may_mask)::value>(s, o, m, l, masked, tile * N, row_limit);
       accumulate(o, s, stage_address(stage) + Cfg::kKvTileBytes);
     };
-    // Tiles every row sees whole, then the ones that need the mask (compiled without and with it).
-    const int unmasked_tiles = min(first_masked_tile, num_kv_tiles);
-    for (int tile = 0; tile < unmasked_tiles; ++tile) step(tile, std::false_type{});
-    for (int tile = unmasked_tiles; tile < num_kv_tiles; ++tile) step(tile, std::true_type{});
+    if constexpr (kSplitMask) {
+      // Tiles every row sees whole, then the ones that need the mask (compiled without and with it).
+      const int unmasked_tiles = min(first_masked_tile, num_kv_tiles);
+      for (int tile = 0; tile < unmasked_tiles; ++tile) step(tile, std::false_type{}, false);
+      for (int tile = unmasked_tiles; tile < num_kv_tiles; ++tile) step(tile, std::true_type{}, true);
+    } else {
+      for (int tile = 0; tile < num_kv_tiles; ++tile) step(tile, std::true_type{}, tile >= first_masked_tile);
+    }
     ptx::cp_async_wait<0>();
 
     // Normalize and store the live rows. Each warp stages its rows as T in its own rows of the Q tile (no
     // other warp reads them, and it is done with them), then writes whole 16-byte pieces of each row:
     // 4-byte stores straight from the accumulators would write every 32-byte sector in two halves.
     const uint32_t staged = ptx::smem_address(smem) + warp * Cfg::kWarpRows * Cfg::kRowBytes;
+    __syncwarp();  // every lane's ldmatrix reads of these rows are done
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -198,14 +219,18 @@ struct PrefillTile {
           ptx::st_shared_b32(row + 16 * t, ptx::pack2<T>(o[mt][t][2 * hh] * inv, o[mt][t][2 * hh + 1] * inv));
       }
     __syncwarp();
-    T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head;
-    for (int i = lane; i < Cfg::kWarpRows * Cfg::kChunksPerRow; i += 32) {
-      const int rr = i / Cfg::kChunksPerRow, c = i - rr * Cfg::kChunksPerRow;
-      const int r = warp * Cfg::kWarpRows + rr;
-      if (r >= rows) break;  // i only grows
-      const int token = (row0 + r) / group, head = row0 + r - token * group;
-      *reinterpret_cast<uint4*>(out + token * p.o_stride_token + head * p.o_stride_head + c * Cfg::kChunkElems) =
-          ptx::ld_shared_v4(staged + rr * Cfg::kRowBytes + c * 16);
+    // Lane = (row, 16-byte column) of a step of kOutRows rows (lanes past whole rows idle).
+    constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
+    const int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
+    if (out_row < kOutRows) {
+      T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head +
+               out_col * Cfg::kChunkElems;
+      PackedRowWalk walk(row0 + warp * Cfg::kWarpRows + out_row, kOutRows, group);
+      for (int rr = out_row; rr < Cfg::kWarpRows; rr += kOutRows, walk.next()) {
+        if (warp * Cfg::kWarpRows + rr >= rows) break;
+        *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) =
+            ptx::ld_shared_v4(staged + rr * Cfg::kRowBytes + out_col * 16);
+      }
     }
   }
 
@@ -238,14 +263,15 @@ struct PrefillTile {
     }
   }
 
-  // Masks keys past each row's limit (kMasked: tiles that hold such keys) and folds the tile into the running
+  // Masks keys past each row's limit (`masked`: tiles that hold such keys; kMayMask false compiles the mask
+  // out) and folds the tile into the running
   // max / sum / output; s becomes the probabilities. m is the max of the raw scores (the scale is positive:
   // prefill_launcher sends other scales to the simple kernel), so each exponent is one FFMA,
   // s * scale_log2 - m * scale_log2. The output is rescaled only when some row of the warp saw its max move
   // (a vote; on long rows the max soon settles): measured 5% faster on 4k-8k rows than rescaling always.
-  template <bool kMasked>
+  template <bool kMayMask>
   __device__ void softmax_step(float (&s)[MT][N / 8][4], float (&o)[MT][D / 8][4], float (&m)[2 * MT],
-                               float (&l)[2 * MT], int key0, const int (&row_limit)[2 * MT]) const {
+                               float (&l)[2 * MT], bool masked, int key0, const int (&row_limit)[2 * MT]) const {
     const float scale = p.scale_log2;
     float correction[2 * MT];
     bool moved = !kRescaleVote;
@@ -259,7 +285,7 @@ struct PrefillTile {
         for (int n = 0; n < N / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            if (kMasked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
+            if (kMayMask && masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
             mx = fmaxf(mx, s[mt][n][2 * hh + e]);
           }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
