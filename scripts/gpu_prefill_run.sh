@@ -33,6 +33,12 @@ timeout 180 $G/bin/test_prefill_cuda > "$OUT/test_prefill.log" 2>&1; echo "test_
 summary "$OUT/test_prefill.log" 40
 timeout 150 $G/bin/test_cuda_attention > "$OUT/test_decode.log" 2>&1; echo "test_cuda_attention rc=$?"
 summary "$OUT/test_decode.log"
+# Optional variant builds of the tests (bin/test_prefill_cuda_<name>): a variant can become the default.
+for t in $G/bin/test_prefill_cuda_*; do
+  [ -x "$t" ] || continue
+  echo "== tests of variant ${t##*_cuda_}" | tee -a "$OUT/test_prefill.log"
+  timeout 120 "$t" --gtest_brief=1 >> "$OUT/test_prefill.log" 2>&1; echo "rc=$?"; tail -n 2 "$OUT/test_prefill.log"
+done
 
 # Sanitizers: every prefill test but the 16k prompts (memcheck), the small-problem ones (racecheck).
 timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $G/bin/test_prefill_cuda \
