@@ -15,11 +15,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 
 #include "pagedattn/tensor.h"
 
 namespace pagedattn {
+
+class AttentionPlan;  // CUDA builds: see below
 
 struct PagedAttentionArgs {
   TensorView out;
@@ -32,6 +36,9 @@ struct PagedAttentionArgs {
   std::optional<float> scale;  // default 1/sqrt(D)
   bool causal = true;
   void* stream = nullptr;  // cudaStream_t for CUDA tensors; nullptr = the default stream
+  // CUDA decode: this step's split-KV plan (AttentionPlan). nullptr plans from the shapes alone (every
+  // sequence taken as long as block_tables allows) and takes scratch memory on the stream. CPU: ignored.
+  const AttentionPlan* plan = nullptr;
 };
 
 //   key, value   [T, Hkv, D]
@@ -77,5 +84,54 @@ struct WriteKvShape {
 // Metadata already on a GPU is not copied back to be checked: the CUDA kernels guard every block id.
 AttentionShape validate_paged_attention(const PagedAttentionArgs& args);
 WriteKvShape validate_write_kv(const WriteKvArgs& args);
+
+#ifdef PAGEDATTN_WITH_CUDA
+// The split-KV work of one CUDA decode step, planned on the host from the step's context lengths and
+// reused by every layer's paged_attention call (PagedAttentionArgs::plan). Long sequences are cut into
+// page ranges so that the batch fills the GPU with evenly sized CTAs; a log-sum-exp merge joins the
+// pieces. All device buffers (work list, partial results) are sized at construction: a call with a plan
+// allocates and synchronizes nothing, so a decode step can be captured in a CUDA graph. A replay reads the
+// plan's current contents but keeps the grid it was captured with: after an update() that changes
+// num_work_items() or num_split_seqs() == 0, capture again.
+struct AttentionPlanLimits {
+  int64_t max_seqs = 0;            // B of any step
+  int64_t max_blocks_per_seq = 0;  // block_tables columns of any step
+  int64_t num_q_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+class AttentionPlan {
+ public:
+  AttentionPlan(const AttentionPlanLimits& limits, Device device);
+  ~AttentionPlan();
+  AttentionPlan(AttentionPlan&&) noexcept;
+  AttentionPlan& operator=(AttentionPlan&&) noexcept;
+
+  // Plans a step from the host copy of its context_lens (the values of the device tensor the calls get;
+  // the kernels check that they agree) and uploads the plan on `stream` (cudaStream_t; nullptr = default).
+  // Throws if a length is < 1 or > max_blocks_per_seq * block_size, or there are more than max_seqs.
+  void update(std::span<const int32_t> context_lens, int64_t block_size, void* stream = nullptr);
+
+  int64_t num_work_items() const;  // pieces of sequences; each runs on one CTA per KV head
+  int64_t num_split_seqs() const;  // sequences cut into more than one piece
+
+  struct Impl;
+  const Impl& impl() const;  // the CUDA backend's view
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// CUDA kernels check the metadata they read from the GPU (block ids inside the cache, lengths the table
+// can address, slots inside the cache), skip bad entries without reading out of bounds, and record the
+// first one on the device. check_cuda_errors synchronizes `device` and throws that error as a
+// pagedattn::Error (the message host validation would give), clearing the record.
+void check_cuda_errors(Device device = Device::cuda());
+// Checked mode (off by default; tests turn it on): every CUDA paged_attention / write_kv call synchronizes
+// its stream and raises a recorded error at once (except while the stream is captured into a graph).
+void set_cuda_checked(bool on);
+bool cuda_checked();
+#endif
 
 }  // namespace pagedattn

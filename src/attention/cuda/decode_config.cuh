@@ -1,0 +1,56 @@
+// Compile-time shape of the decode kernel for one (dtype, head dim): warps, tile, pipeline stages and the
+// shared-memory layout. The PAGEDATTN_TUNE_* macros exist for benchmark builds that compare variants.
+#pragma once
+
+#include "attention/cuda/decode_params.h"
+
+#ifndef PAGEDATTN_TUNE_WARPS
+#define PAGEDATTN_TUNE_WARPS 4
+#endif
+#ifndef PAGEDATTN_TUNE_MAX_STAGES
+#define PAGEDATTN_TUNE_MAX_STAGES 4
+#endif
+#ifndef PAGEDATTN_TUNE_SMEM_BUDGET_KB
+#define PAGEDATTN_TUNE_SMEM_BUDGET_KB 110
+#endif
+
+namespace pagedattn::cuda {
+
+template <class T, int D>
+struct DecodeConfig {
+  static_assert(D % 16 == 0, "head dims are multiples of the 16-wide mma k step");
+  static constexpr int kChunkElems = 16 / sizeof(T);  // elements per 16-byte copy
+  static constexpr int kChunksPerRow = D / kChunkElems;
+  // One 16-byte pad per shared-memory row: the 8 row addresses of an ldmatrix hit 8 different bank groups.
+  static constexpr int kRowElems = D + kChunkElems;
+  static constexpr int kRowBytes = kRowElems * static_cast<int>(sizeof(T));
+  // Each warp owns 16 tokens (one mma tile) of every pipeline tile; wide rows get fewer warps per tile
+  // so that a stage stays under 48 KB.
+  static constexpr int kWarps = PAGEDATTN_TUNE_WARPS * 32 * kRowBytes <= 48 * 1024       ? PAGEDATTN_TUNE_WARPS
+                                : PAGEDATTN_TUNE_WARPS > 1 && PAGEDATTN_TUNE_WARPS * 16 * kRowBytes <= 48 * 1024
+                                    ? PAGEDATTN_TUNE_WARPS / 2
+                                    : 1;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kTileTokens = 16 * kWarps;
+  static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
+  // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory; f32 has
+  // no fragments). Then Q only passes through shared memory once, in the last stage slot, before the
+  // pipeline first fills that slot.
+  static constexpr bool kQInRegisters = sizeof(T) == 2 && D <= 128;
+  // Stages: what the budget (110 KB: two CTAs per SM) leaves after the block-table slice and Q.
+  static constexpr int kStageBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024 - kMaxItemPages * 4 -
+                                      (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kStages = kStageBudget / kStageBytes < 2                           ? 2
+                                 : kStageBudget / kStageBytes > PAGEDATTN_TUNE_MAX_STAGES ? PAGEDATTN_TUNE_MAX_STAGES
+                                                                                          : kStageBudget / kStageBytes;
+  static constexpr int kQOffset = kQInRegisters ? (kStages - 1) * kStageBytes : kStages * kStageBytes;
+  static constexpr int kTableOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;
+  static_assert(kHeadsPerCta * kRowBytes <= kStageBytes, "Q fits a stage slot");
+  // After the main loop the stage buffers hold each warp's partial state for the cross-warp merge.
+  static constexpr int kCombinePitch = D + 8;  // floats; the pad spreads a warp's float2 stores over all banks
+  static constexpr int kCombineBytes = kWarps * kHeadsPerCta * (kCombinePitch + 2) * 4;
+  static_assert(kCombineBytes <= kStages * kStageBytes, "the cross-warp merge reuses the pipeline's shared memory");
+};
+
+}  // namespace pagedattn::cuda
