@@ -59,23 +59,18 @@ TEST_P(CpuAttention, EdgeCasesSplitOverKv) {
   }
 }
 
-TEST_P(CpuAttention, RandomDecode) {
-  std::mt19937_64 rng(7 + static_cast<int>(GetParam()));
+void expect_random_specs_match(DType dtype, bool varlen, uint64_t seed) {
+  std::mt19937_64 rng(seed);
   for (int i = 0; i < 40; ++i) {
-    const ProblemSpec spec = random_spec(rng, GetParam(), false);
+    const ProblemSpec spec = random_spec(rng, dtype, varlen);
     SCOPED_TRACE(spec.name());
     EXPECT_TRUE(cpu_matches_reference(spec, 1 + i % 4));
   }
 }
 
-TEST_P(CpuAttention, RandomVarlen) {
-  std::mt19937_64 rng(11 + static_cast<int>(GetParam()));
-  for (int i = 0; i < 40; ++i) {
-    const ProblemSpec spec = random_spec(rng, GetParam(), true);
-    SCOPED_TRACE(spec.name());
-    EXPECT_TRUE(cpu_matches_reference(spec, 1 + i % 4));
-  }
-}
+TEST_P(CpuAttention, RandomDecode) { expect_random_specs_match(GetParam(), false, 7 + static_cast<int>(GetParam())); }
+
+TEST_P(CpuAttention, RandomVarlen) { expect_random_specs_match(GetParam(), true, 11 + static_cast<int>(GetParam())); }
 
 // Decode rows, whole prompts and chunks on top of a cache in one call, with shared prefix blocks, long
 // enough to be split over KV and tiled over query rows.

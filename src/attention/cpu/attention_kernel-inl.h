@@ -124,28 +124,71 @@ HWY_INLINE void AxpyRow(float a, const float* HWY_RESTRICT src, size_t n, float*
   for (; i < n; ++i) acc[i] += a * src[i];
 }
 
-// Partial sums of q_j . k for the kR query vectors q_j = q + j * q_stride, over `chunks` vectors of the
-// head dim (kChunks: the same, known at compile time; 0 = runtime). Each K vector is loaded once for all kR.
-template <size_t kR, size_t kChunks>
-HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const float* HWY_RESTRICT k, size_t chunks,
+// Chunk pair c2 of a row (elements [2N * c2, 2N * c2 + 2N)) as two f32 vectors in staged order: rows
+// of the cache are converted as they are loaded, rows already staged (float) are loaded as they are.
+template <class T>
+HWY_INLINE void LoadPair(const T* HWY_RESTRICT row, size_t c2, VF& lo, VF& hi) {
+  const DF df;
+  const T* src = row + 2 * kLanes * c2;
+  if constexpr (std::is_same_v<T, float>) {
+    lo = hn::LoadU(df, src);
+    hi = hn::LoadU(df, src + kLanes);
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    const hn::RebindToUnsigned<DF> du;
+    const auto pairs = hn::LoadU(du, reinterpret_cast<const uint32_t*>(src));
+    lo = hn::BitCast(df, hn::ShiftLeft<16>(pairs));
+    hi = hn::BitCast(df, hn::And(pairs, hn::Set(du, 0xFFFF0000u)));
+  } else {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
+    lo = hn::PromoteTo(df, hn::LoadU(dh, h));
+    hi = hn::PromoteTo(df, hn::LoadU(dh, h + kLanes));
+  }
+}
+
+// Chunk c of a row in element order (the odd last chunk of a head dim that is an odd number of vectors).
+template <class T>
+HWY_INLINE VF LoadChunk(const T* HWY_RESTRICT row, size_t c) {
+  const DF df;
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(df, row + c * kLanes);
+  } else {
+    using H = typename HwyStorage<T>::type;
+    const hn::Rebind<H, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const H*>(row + c * kLanes)));
+  }
+}
+
+// Partial sums of q_j . k for the kR query vectors q_j = q + j * q_stride (f32, staged order), over
+// kChunks vectors of the head dim; k is a cache row of any storage type or a staged f32 row. Each K
+// vector is loaded (and converted) once for all kR. kChunks = 0: a runtime count, staged rows only.
+template <size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const RowT* HWY_RESTRICT k, size_t chunks,
                            VF (&out)[kR]) {
   const DF df;
-  const size_t count = kChunks != 0 ? kChunks : chunks;
   VF even[kR], odd[kR];
-  const VF k0 = hn::LoadU(df, k);
-  for (size_t j = 0; j < kR; ++j) {
-    even[j] = hn::Mul(hn::Load(df, q + j * q_stride), k0);
-    odd[j] = hn::Zero(df);
-  }
-  HWY_UNROLL(16)
-  for (size_t c = 1; c < count; ++c) {
-    const VF kc = hn::LoadU(df, k + c * kLanes);
-    for (size_t j = 0; j < kR; ++j) {
-      const VF qc = hn::Load(df, q + j * q_stride + c * kLanes);
-      if (c & 1) {
-        odd[j] = hn::MulAdd(qc, kc, odd[j]);
-      } else {
-        even[j] = hn::MulAdd(qc, kc, even[j]);
+  for (size_t j = 0; j < kR; ++j) even[j] = odd[j] = hn::Zero(df);
+  if constexpr (kChunks != 0) {
+    HWY_UNROLL(8)
+    for (size_t c2 = 0; c2 < kChunks / 2; ++c2) {
+      VF lo, hi;
+      LoadPair(k, c2, lo, hi);
+      for (size_t j = 0; j < kR; ++j) {
+        even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + 2 * c2 * kLanes), lo, even[j]);
+        odd[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (2 * c2 + 1) * kLanes), hi, odd[j]);
+      }
+    }
+    if constexpr (kChunks % 2 != 0) {
+      const VF last = LoadChunk(k, kChunks - 1);
+      for (size_t j = 0; j < kR; ++j) even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (kChunks - 1) * kLanes), last, even[j]);
+    }
+  } else {
+    static_assert(std::is_same_v<RowT, float>, "the runtime head-dim path reads staged rows");
+    for (size_t c = 0; c < chunks; ++c) {
+      const VF kc = hn::LoadU(df, k + c * kLanes);
+      for (size_t j = 0; j < kR; ++j) {
+        VF& acc = c & 1 ? odd[j] : even[j];
+        acc = hn::MulAdd(hn::Load(df, q + j * q_stride + c * kLanes), kc, acc);
       }
     }
   }
@@ -154,8 +197,8 @@ HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const f
 
 // Lane i of out[j] = q_j . rows[i] for kCount rows. Each level adds neighbouring lanes of two vectors and
 // packs both halves into one, so kCount vectors of partial sums become one vector of kCount sums.
-template <size_t kCount, size_t kR, size_t kChunks>
-HWY_INLINE void ScoreTree(const float* HWY_RESTRICT q, size_t q_stride, const float* const* rows, size_t chunks,
+template <size_t kCount, size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void ScoreTree(const float* HWY_RESTRICT q, size_t q_stride, const RowT* const* rows, size_t chunks,
                           VF (&out)[kR]) {
 #if HWY_TARGET == HWY_SCALAR  // one lane: a tile is one position
   static_assert(kCount == 1);
@@ -173,55 +216,92 @@ HWY_INLINE void ScoreTree(const float* HWY_RESTRICT q, size_t q_stride, const fl
 #endif
 }
 
+// How far a score may rise above a vector's reference max before the reference moves: weights up to
+// e^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
+constexpr float kRescaleSlack = 8.0f;
+
 // Online-softmax update of one query vector with the scores of a tile whose first `visible` lanes it may
-// see: weights w = exp(s - m_new) (0 on the other lanes), l and m updated, alpha = exp(m_old - m_new)
-// rescales its output. A vector that sees nothing of the tile keeps its state (alpha 1, weights 0).
-HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float& l, float& alpha, float* HWY_RESTRICT w) {
+// see. m is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums of weights
+// (reduced once at the end), w receives exp(s - m) (0 on masked lanes) and alpha the factor that rescales
+// the vector's output (1 unless m moved). A vector that sees nothing of the tile keeps its state.
+HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float& alpha,
+                              float* HWY_RESTRICT w) {
   const DF df;
+  alpha = 1.0f;
   if (visible == 0) {
-    alpha = 1.0f;
     hn::Store(hn::Zero(df), df, w);
     return;
   }
-  s = hn::IfThenElse(hn::FirstN(df, visible), s, hn::Set(df, kNegInf));
-  const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
-  const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m_new)));  // masked lanes: exp(-inf) = 0
-  alpha = std::exp(m - m_new);                                     // 0 on the first tile (m = -inf)
-  l = l * alpha + hn::GetLane(hn::SumOfLanes(df, weights));
-  m = m_new;
+  if (visible < kLanes) s = hn::IfThenElse(hn::FirstN(df, visible), s, hn::Set(df, kNegInf));
+  VF sums = hn::Load(df, l_lanes);
+  if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
+    const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
+    alpha = std::exp(m - m_new);  // 0 on the first tile
+    sums = hn::Mul(sums, hn::Set(df, alpha));
+    m = m_new;
+  }
+  const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
+  hn::Store(hn::Add(sums, weights), df, l_lanes);
   hn::Store(weights, df, w);
 }
 
-// o_j = alpha[j] * o_j + sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
-// weights w_j = w + j * kLanes; o aligned, `chunks` vectors long.
-template <size_t kR, size_t kChunks>
-HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
-                            const float* HWY_RESTRICT w, const float* const* rows, size_t count, size_t chunks) {
+// Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
+// plus, when it ends the head dim and kChunks is odd, the single last chunk.
+template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT>
+HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
+                                const float* HWY_RESTRICT w, const RowT* const* rows, size_t count) {
   const DF df;
-  if constexpr (kChunks != 0) {
-    // The output rows stay in registers while the tile's V rows stream past, each V vector loaded once.
-    VF acc[kR][kChunks];
-    for (size_t j = 0; j < kR; ++j) {
+  constexpr size_t kPairs = (kFirst + kCount <= kChunks / 2 * 2 ? kCount : kCount - 1) / 2;
+  constexpr bool kLast = kFirst + 2 * kPairs < kFirst + kCount;  // the odd last chunk of the head dim
+  // The part of the output rows stays in registers while the tile's V rows stream past.
+  VF acc[kR][kCount];
+  for (size_t j = 0; j < kR; ++j) {
+    HWY_UNROLL(16)
+    for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Load(df, o + j * o_stride + (kFirst + c) * kLanes);
+    if (alpha[j] != 1.0f) {
       const VF valpha = hn::Set(df, alpha[j]);
       HWY_UNROLL(16)
-      for (size_t c = 0; c < kChunks; ++c) acc[j][c] = hn::Mul(hn::Load(df, o + j * o_stride + c * kLanes), valpha);
+      for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Mul(acc[j][c], valpha);
     }
-    for (size_t i = 0; i < count; ++i) {
-      VF wi[kR];
-      for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kLanes + i]);
-      const float* HWY_RESTRICT v = rows[i];
-      HWY_UNROLL(16)
-      for (size_t c = 0; c < kChunks; ++c) {
-        const VF vc = hn::LoadU(df, v + c * kLanes);
-        for (size_t j = 0; j < kR; ++j) acc[j][c] = hn::MulAdd(wi[j], vc, acc[j][c]);
+  }
+  for (size_t i = 0; i < count; ++i) {
+    VF wi[kR];
+    for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kLanes + i]);
+    HWY_UNROLL(8)
+    for (size_t p = 0; p < kPairs; ++p) {
+      VF lo, hi;
+      LoadPair(rows[i], kFirst / 2 + p, lo, hi);
+      for (size_t j = 0; j < kR; ++j) {
+        acc[j][2 * p] = hn::MulAdd(wi[j], lo, acc[j][2 * p]);
+        acc[j][2 * p + 1] = hn::MulAdd(wi[j], hi, acc[j][2 * p + 1]);
       }
     }
-    for (size_t j = 0; j < kR; ++j) {
-      HWY_UNROLL(16)
-      for (size_t c = 0; c < kChunks; ++c) hn::Store(acc[j][c], df, o + j * o_stride + c * kLanes);
+    if constexpr (kLast) {
+      const VF last = LoadChunk(rows[i], kChunks - 1);
+      for (size_t j = 0; j < kR; ++j) acc[j][kCount - 1] = hn::MulAdd(wi[j], last, acc[j][kCount - 1]);
     }
+  }
+  for (size_t j = 0; j < kR; ++j) {
+    HWY_UNROLL(16)
+    for (size_t c = 0; c < kCount; ++c) hn::Store(acc[j][c], df, o + j * o_stride + (kFirst + c) * kLanes);
+  }
+}
+
+// o_j = alpha[j] * o_j + sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
+// weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
+// walked in parts of kPart chunks so that kR x kPart accumulators fit in registers; each V vector is
+// loaded (and converted) once for all kR vectors.
+template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0>
+HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
+                            const float* HWY_RESTRICT w, const RowT* const* rows, size_t count, size_t chunks) {
+  const DF df;
+  if constexpr (kChunks != 0) {
+    constexpr size_t kPart = kR >= 4 ? 16 / kR : kChunks, kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
+    static_assert(kPart % 2 == 0 || kPart >= kChunks, "parts start on chunk pairs");
+    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, alpha, w, rows, count);
+    if constexpr (kFirst + kCount < kChunks) AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, alpha, w, rows, count, chunks);
   } else {
-    static_assert(kR == 1, "the runtime head-dim path takes one vector at a time");
+    static_assert(kR == 1 && std::is_same_v<RowT, float>, "the runtime head-dim path: one vector, staged rows");
     const VF valpha = hn::Set(df, alpha[0]);
     for (size_t c = 0; c < chunks; ++c) {
       VF a = hn::Mul(hn::Load(df, o + c * kLanes), valpha);
@@ -296,31 +376,37 @@ class PrefetchCursor {
       bases_[2 * i] = reinterpret_cast<const char*>(key_cache + tokens[i]);
       bases_[2 * i + 1] = reinterpret_cast<const char*>(value_cache + tokens[i]);
     }
-    token_lines_ = token_lines;
-    total_ = 2 * count * token_lines;
-    per_step_ = (total_ + steps - 1) / std::max<size_t>(steps, 1);
-    next_ = 0;
+    num_bases_ = 2 * count;
+    token_bytes_ = token_lines * 64;
+    per_step_ = (num_bases_ * token_lines + steps - 1) / std::max<size_t>(steps, 1);
+    base_ = 0;
+    offset_ = 0;
   }
-  void step() { issue(std::min(total_, next_ + per_step_)); }
-  void finish() { issue(total_); }
+  void step() { issue(per_step_); }
+  void finish() { issue(~size_t{0}); }
 
  private:
-  void issue(size_t end) {
-    for (; next_ < end; ++next_) {
-      const char* line = bases_[next_ / token_lines_] + (next_ % token_lines_) * 64;
+  void issue(size_t lines) {
+    for (; lines != 0 && base_ < num_bases_; --lines) {
 #if HWY_COMPILER_GCC  // includes clang
-      __builtin_prefetch(line, /*rw=*/0, /*locality=*/2);  // into L2 (prefetcht1): L1 stays with the tile
+      __builtin_prefetch(bases_[base_] + offset_, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
 #else
-      hwy::Prefetch(line);
+      hwy::Prefetch(bases_[base_] + offset_);
 #endif
+      offset_ += 64;
+      if (offset_ == token_bytes_) {
+        offset_ = 0;
+        ++base_;
+      }
     }
   }
   const char* bases_[2 * kLanes] = {};
-  size_t token_lines_ = 1, total_ = 0, per_step_ = 0, next_ = 0;
+  size_t num_bases_ = 0, token_bytes_ = 64, per_step_ = 0, base_ = 0, offset_ = 0;
 };
 
 // Calls f(std::integral_constant<size_t, kB>, r, count) for vectors [r, r + kB) of [begin, end): blocks of
-// kR, then single vectors; count = the most positions any of them sees, and blocks that see none are skipped.
+// kR, the rest in halving blocks; count = the most positions any of them sees, and blocks that see none
+// are skipped.
 template <size_t kR, class F>
 HWY_INLINE void ForEachBlock(int64_t begin, int64_t end, const int32_t* visible, F&& f) {
   int64_t r = begin;
@@ -328,8 +414,7 @@ HWY_INLINE void ForEachBlock(int64_t begin, int64_t end, const int32_t* visible,
     const size_t count = static_cast<size_t>(*std::max_element(visible + r, visible + r + kR));
     if (count != 0) f(std::integral_constant<size_t, kR>(), r, count);
   }
-  for (; r < end; ++r)
-    if (visible[r] != 0) f(std::integral_constant<size_t, 1>(), r, static_cast<size_t>(visible[r]));
+  if constexpr (kR > 1) ForEachBlock<kR / 2>(r, end, visible, f);
 }
 
 // One work item; T is the storage type, kChunks the padded head dim in vectors (0 = runtime).
@@ -338,48 +423,52 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   const size_t D = static_cast<size_t>(p.head_dim);
   const size_t chunks = kChunks != 0 ? kChunks : (D + kLanes - 1) / kLanes;
   const size_t Dp = chunks * kLanes;
-  // f32 rows of a dense head dim can be read in place; anything else is converted into an f32 tile.
-  const bool staged = !std::is_same_v<T, float> || Dp != D;
-  // Query vectors per pass over a tile: two share every K and V load while their rows fit in registers.
-  constexpr size_t kR = kChunks != 0 && kChunks <= 8 ? 2 : 1;
+  // Rows of a head dim that is a whole number of vectors are read (and converted) straight from the cache;
+  // others are converted into a zero-padded f32 tile first.
+  const bool staged = kChunks == 0 || Dp != D;
+  // Query vectors per pass over a tile: four share every K and V load (and conversion).
+  constexpr size_t kR = kChunks != 0 ? 4 : 1;
   const int64_t group = p.group(), rows = it.row_end - it.row_begin, heads = it.head_end - it.head_begin;
   const int64_t per_head = rows * group, R = it.num_vectors(group);
   const int64_t HkvD = p.num_kv_heads * p.head_dim, bs = p.block_size;
   const SeqView seq(p, it.seq);
 
-  // Scratch: q and o [R][Dp], weights [R][N], the K and V tiles [N][heads][Dp], per-vector m, l, alpha and
-  // the number of positions of the current tile that the vector sees.
+  // Scratch: q and o [R][Dp], weights and lane sums of weights [R][N], the K and V tiles of one head
+  // [N][Dp], per-vector m, l, alpha and the number of positions of the current tile that the vector sees,
+  // per row the same.
   const size_t vec_floats = static_cast<size_t>(R) * Dp, nR = static_cast<size_t>(R);
-  const size_t tile_floats = staged ? kLanes * static_cast<size_t>(heads) * Dp : 0;
-  ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + ScratchCarver::bytes(nR * kLanes, 4) +
-                        2 * ScratchCarver::bytes(tile_floats, 4) + 4 * ScratchCarver::bytes(nR, 4));
+  const size_t tile_floats = staged ? kLanes * Dp : 0;
+  ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + 2 * ScratchCarver::bytes(nR * kLanes, 4) +
+                        2 * ScratchCarver::bytes(tile_floats, 4) + 4 * ScratchCarver::bytes(nR, 4) +
+                        ScratchCarver::bytes(static_cast<size_t>(rows), 8));
   float* q = scratch.take<float>(vec_floats);
   float* o = scratch.take<float>(vec_floats);
   float* w = scratch.take<float>(nR * kLanes);
+  float* l_lanes = scratch.take<float>(nR * kLanes);
   float* k_tile = scratch.take<float>(tile_floats);
   float* v_tile = scratch.take<float>(tile_floats);
   float* m = scratch.take<float>(nR);
   float* l = scratch.take<float>(nR);
   float* alpha = scratch.take<float>(nR);
   int32_t* visible_count = scratch.take<int32_t>(nR);
+  int64_t* row_visible = scratch.take<int64_t>(static_cast<size_t>(rows));  // per row, for the current tile
 
   for (int64_t r = 0; r < R; ++r) {
     const T* src = element_ptr<const T>(p.query, p.query_strides, vector_index(p, it, r));
     ConvertRow<true>(src, D, p.scale, q + r * Dp, Dp);  // the scale folded into q
     std::fill(o + r * Dp, o + (r + 1) * Dp, 0.0f);
     m[r] = kNegInf;
-    l[r] = 0.0f;
+    std::fill(l_lanes + r * kLanes, l_lanes + (r + 1) * kLanes, 0.0f);
   }
 
   const T* key_cache = static_cast<const T*>(p.key_cache);
   const T* value_cache = static_cast<const T*>(p.value_cache);
   const int64_t first_head = int64_t{it.head_begin} * p.head_dim;
   auto token_offset = [&](int64_t pos) { return (int64_t{seq.table[pos / bs]} * bs + pos % bs) * HkvD + first_head; };
-  // Converts the first `count` tokens of the tile, all heads, in memory order.
-  auto stage = [&](const T* cache, const int64_t* toks, size_t count, float* tile) {
-    for (size_t i = 0; i < count; ++i)
-      for (int64_t h = 0; h < heads; ++h)
-        ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + (i * heads + h) * Dp, Dp);
+  // Converts head h of the tile's first `count` tokens into an f32 tile [N][Dp] that stays in L1 while
+  // the head's query vectors pass over it (the lines come from L2, prefetched during the previous tile).
+  auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
+    for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
@@ -388,9 +477,6 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   PrefetchCursor prefetch;
 
   int64_t tokens[kLanes] = {}, next_tokens[kLanes] = {};
-  const float* k_rows[kLanes] = {};
-  const float* v_rows[kLanes] = {};
-  int64_t row_visible[64];  // positions of the tile each row of the item sees (rows <= 64, see the planner)
   size_t next_n = static_cast<size_t>(std::min<int64_t>(kLanes, it.kv_end - it.kv_begin));
   for (size_t i = 0; i < next_n; ++i) next_tokens[i] = token_offset(it.kv_begin + static_cast<int64_t>(i));
 
@@ -408,42 +494,57 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
       v_count = std::max(v_count, static_cast<size_t>(row_visible[j]));
     }
     prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
-    if (staged) {
-      stage(key_cache, tokens, n, k_tile);
-      stage(value_cache, tokens, v_count, v_tile);
-    }
 
     for (int64_t h = 0; h < heads; ++h) {
-      for (size_t i = 0; i < kLanes; ++i) {
-        const size_t src = i < n ? i : 0;  // lanes past the tile: scored, then masked
-        k_rows[i] = staged ? k_tile + (src * heads + h) * Dp
-                           : reinterpret_cast<const float*>(key_cache + tokens[src] + h * p.head_dim);
-        v_rows[i] = staged ? v_tile + (src * heads + h) * Dp
-                           : reinterpret_cast<const float*>(value_cache + tokens[src] + h * p.head_dim);
-      }
       const int64_t r_begin = h * per_head, r_end = r_begin + per_head;
       for (int64_t j = 0; j < rows; ++j)
         std::fill_n(visible_count + r_begin + j * group, group, static_cast<int32_t>(row_visible[j]));
 
-      // Scores and the online-softmax update, kR vectors per pass over the K tile.
-      ForEachBlock<kR>(r_begin, r_end, visible_count, [&](auto block, int64_t r, size_t) {
-        constexpr size_t kB = decltype(block)::value;
-        prefetch.step();
-        VF s[kB];
-        ScoreTree<kLanes, kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, s);
-        for (size_t b = 0; b < kB; ++b)
-          SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l[r + b], alpha[r + b],
-                        w + (r + b) * kLanes);
-      });
-      ForEachBlock<kR>(r_begin, r_end, visible_count, [&](auto block, int64_t r, size_t count) {
-        constexpr size_t kB = decltype(block)::value;
-        prefetch.step();
-        AccumulateV<kB, kChunks>(o + r * Dp, Dp, alpha + r, w + r * kLanes, v_rows, count, chunks);
-      });
+      // Scores and the online-softmax update, then the V accumulation, kR vectors per pass over the tile.
+      auto passes = [&](const auto* const* k_rows, const auto* const* v_rows) {
+        auto kpass = [&](auto block, int64_t r, size_t) {
+          constexpr size_t kB = decltype(block)::value;
+          prefetch.step();
+          VF s[kB];
+          ScoreTree<kLanes, kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, s);
+          for (size_t b = 0; b < kB; ++b)
+            SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
+                          alpha[r + b], w + (r + b) * kLanes);
+        };
+        ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
+        auto vpass = [&](auto block, int64_t r, size_t count) {
+          constexpr size_t kB = decltype(block)::value;
+          prefetch.step();
+          AccumulateV<kB, kChunks>(o + r * Dp, Dp, alpha + r, w + r * kLanes, v_rows, count, chunks);
+        };
+        ForEachBlock<kR>(r_begin, r_end, visible_count, vpass);
+      };
+      // Lanes past the tile point at its first row: scored, then masked, never accumulated.
+      if (staged) {
+        stage(key_cache, tokens, n, h, k_tile);
+        stage(value_cache, tokens, v_count, h, v_tile);
+        const float* k_rows[kLanes];
+        const float* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
+          k_rows[i] = k_tile + (i < n ? i : 0) * Dp;
+          v_rows[i] = v_tile + (i < n ? i : 0) * Dp;
+        }
+        passes(k_rows, v_rows);
+      } else if constexpr (kChunks != 0) {
+        const T* k_rows[kLanes];
+        const T* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
+          k_rows[i] = key_cache + tokens[i < n ? i : 0] + h * p.head_dim;
+          v_rows[i] = value_cache + tokens[i < n ? i : 0] + h * p.head_dim;
+        }
+        passes(k_rows, v_rows);
+      }
     }
     prefetch.finish();
   }
 
+  const DF df;
+  for (int64_t r = 0; r < R; ++r) l[r] = hn::GetLane(hn::SumOfLanes(df, hn::Load(df, l_lanes + r * kLanes)));
   if (it.partial < 0) {
     // The item saw its rows' whole visible range (at least position 0), so l > 0.
     for (int64_t r = 0; r < R; ++r)
@@ -458,7 +559,11 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
 
 template <class T>
 void RunItemTyped(const KernelParams& p, const WorkItem& it, float* partials) {
-  // Head dims 64/80/96/128/256 get register-resident rows on 512-bit targets; others take the runtime loop.
+  // Head dims 64/80/96/128/256 get register-resident rows on 512-bit targets; others take the runtime loop
+  // (so does the one-lane fallback target, where a "vector" is a float).
+#if HWY_TARGET == HWY_SCALAR
+  return RunItemT<T, 0>(p, it, partials);
+#endif
   switch ((static_cast<size_t>(p.head_dim) + kLanes - 1) / kLanes) {
     case 4: return RunItemT<T, 4>(p, it, partials);
     case 5: return RunItemT<T, 5>(p, it, partials);

@@ -48,26 +48,23 @@ void paged_attention(const PagedAttentionArgs& args, const AttentionShape& shape
 
   // An exception must not leave an OpenMP region: keep the first and rethrow it after the join.
   std::exception_ptr error;
+  auto guarded = [&](auto&& work) {
+    try {
+      work();
+    } catch (...) {
+#pragma omp critical(pagedattn_cpu_error)
+      if (!error) error = std::current_exception();
+    }
+  };
 #pragma omp parallel if (num_items > 1)
   {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < num_items; ++i) {
-      try {
-        run_work_item(params, plan.items[static_cast<size_t>(i)], partials.data());
-      } catch (...) {
-#pragma omp critical(pagedattn_cpu_error)
-        if (!error) error = std::current_exception();
-      }
-    }
+    for (int64_t i = 0; i < num_items; ++i)
+      guarded([&] { run_work_item(params, plan.items[static_cast<size_t>(i)], partials.data()); });
+    // The implicit barrier above: every split is done before its group merges.
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t g = 0; g < num_splits; ++g) {
-      try {
-        merge_split_group(params, plan.splits[static_cast<size_t>(g)], partials.data());
-      } catch (...) {
-#pragma omp critical(pagedattn_cpu_error)
-        if (!error) error = std::current_exception();
-      }
-    }
+    for (int64_t g = 0; g < num_splits; ++g)
+      guarded([&] { merge_split_group(params, plan.splits[static_cast<size_t>(g)], partials.data()); });
   }
   if (error) std::rethrow_exception(error);
 }
