@@ -48,7 +48,7 @@ Batch random_batch() {
 void check_plan(const Batch& b, const PlanOptions& options) {
   const AttentionShape& s = b.shape;
   const int32_t* qs = b.query_start.empty() ? nullptr : b.query_start.data();
-  const AttentionPlan plan = make_plan(s, b.context_lens.data(), qs, b.causal, options);
+  const WorkPlan plan = make_plan(s, b.context_lens.data(), qs, b.causal, options);
   std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<int32_t, int32_t>>> seen;
   int64_t max_vectors = 0;
   for (size_t i = 0; i < plan.items.size(); ++i) {
@@ -111,7 +111,7 @@ RC_GTEST_PROP(CpuPlan, ItemsCoverEveryVisiblePositionOnce, ()) {
 TEST(CpuPlan, OneLongSequenceIsSplitAcrossThreads) {
   AttentionShape s{.num_seqs = 1, .num_tokens = 1, .num_q_heads = 32, .num_kv_heads = 8, .head_dim = 128};
   const int32_t ctx = 32768;
-  const AttentionPlan plan = make_plan(s, &ctx, nullptr, true, PlanOptions{.num_threads = 2});
+  const WorkPlan plan = make_plan(s, &ctx, nullptr, true, PlanOptions{.num_threads = 2});
   ASSERT_EQ(plan.splits.size(), 1u);  // all 8 KV heads share each token row read: one group
   EXPECT_GE(plan.items.size(), 4u);   // at least two items per thread
   EXPECT_EQ(plan.items.front().cost, plan.items.back().cost);  // equal chunks
@@ -120,7 +120,7 @@ TEST(CpuPlan, OneLongSequenceIsSplitAcrossThreads) {
 TEST(CpuPlan, LargeDecodeBatchIsNotSplit) {
   AttentionShape s{.num_seqs = 16, .num_tokens = 16, .num_q_heads = 32, .num_kv_heads = 8, .head_dim = 128};
   const std::vector<int32_t> ctx(16, 4096);
-  const AttentionPlan plan = make_plan(s, ctx.data(), nullptr, true, PlanOptions{.num_threads = 2});
+  const WorkPlan plan = make_plan(s, ctx.data(), nullptr, true, PlanOptions{.num_threads = 2});
   EXPECT_TRUE(plan.splits.empty());
   EXPECT_EQ(plan.items.size(), 16u);
   EXPECT_EQ(plan.partial_floats, 0);

@@ -12,7 +12,7 @@ int32_t part_begin(int64_t n, int64_t parts, int64_t i) { return static_cast<int
 
 }  // namespace
 
-AttentionPlan make_plan(const AttentionShape& s, const int32_t* context_lens, const int32_t* query_start, bool causal,
+WorkPlan make_plan(const AttentionShape& s, const int32_t* context_lens, const int32_t* query_start, bool causal,
                         const PlanOptions& o) {
   const int64_t group = s.group_size(), num_kv_heads = s.num_kv_heads;
 
@@ -46,7 +46,7 @@ AttentionPlan make_plan(const AttentionShape& s, const int32_t* context_lens, co
   }
 
   // Then split the long ones over KV so that there are about items_per_thread items per thread.
-  AttentionPlan plan;
+  WorkPlan plan;
   const int64_t target_items = std::max<int64_t>(1, o.items_per_thread * o.num_threads);
   const int64_t cost_per_item = std::max<int64_t>(1, ceil_div(total_cost, target_items));
   for (const WorkItem& w : whole) {

@@ -36,7 +36,7 @@ struct SplitGroup {
   int64_t slot_floats = 0;
 };
 
-struct AttentionPlan {
+struct WorkPlan {
   std::vector<WorkItem> items;  // most expensive first, for dynamic scheduling
   std::vector<SplitGroup> splits;
   int64_t partial_floats = 0;   // size of the partial buffer
@@ -52,7 +52,7 @@ struct PlanOptions {
 };
 
 // context_lens [B] and query_start [B+1] (nullptr: decode, row b is sequence b) as validated.
-AttentionPlan make_plan(const AttentionShape& shape, const int32_t* context_lens, const int32_t* query_start,
+WorkPlan make_plan(const AttentionShape& shape, const int32_t* context_lens, const int32_t* query_start,
                         bool causal, const PlanOptions& options);
 
 }  // namespace pagedattn::cpu

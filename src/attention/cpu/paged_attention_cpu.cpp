@@ -41,7 +41,7 @@ void paged_attention(const PagedAttentionArgs& args, const AttentionShape& shape
   const KernelParams params = kernel_params(args, shape);
   PlanOptions options;
   options.num_threads = omp_get_max_threads();
-  const AttentionPlan plan = make_plan(shape, params.context_lens, params.query_start, args.causal, options);
+  const WorkPlan plan = make_plan(shape, params.context_lens, params.query_start, args.causal, options);
   std::vector<float> partials(static_cast<size_t>(plan.partial_floats));
   const auto num_items = static_cast<int64_t>(plan.items.size());
   const auto num_splits = static_cast<int64_t>(plan.splits.size());
