@@ -1,0 +1,620 @@
+// Per-instruction-set SIMD code of the CPU attention kernel; attention_kernel.cpp includes it once per
+// Highway target (foreach_target.h) and dispatches at run time.
+//
+// Decomposition: one work item = (sequence, KV heads, query rows, KV range), walked in tiles of N = f32
+// lanes positions. Per tile and KV head, the K rows are read once (converted to f32 once for f16/bf16)
+// and scored against every query vector of the GQA group and row tile; the N scores of a vector come out
+// of one ConcatEven/ConcatOdd reduction tree (no per-score horizontal sum), feed an online-softmax update,
+// and the tile's V rows are accumulated into that vector's f32 output. Positions at or past the item's
+// visible range are never touched, so no NaN from an unused cache slot can reach the output.
+// Bound: memory for decode (each K/V byte read once, ~1 FMA per f32 byte), compute for long prefill tiles.
+
+#if defined(PAGEDATTN_ATTENTION_KERNEL_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PAGEDATTN_ATTENTION_KERNEL_INL_H_
+#undef PAGEDATTN_ATTENTION_KERNEL_INL_H_
+#else
+#define PAGEDATTN_ATTENTION_KERNEL_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+
+#include <hwy/cache_control.h>
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include "attention/cpu/attention_kernel.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace pagedattn::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+// Fixed-width targets only (attention_kernel.cpp disables SVE/RVV): the tile and the reduction tree
+// are sized at compile time.
+constexpr size_t kLanes = hn::MaxLanes(DF());
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// pagedattn's 16-bit floats as Highway spells them (the same bits).
+template <class T>
+struct HwyStorage {
+  using type = T;
+};
+template <>
+struct HwyStorage<f16> {
+  using type = hwy::float16_t;
+};
+template <>
+struct HwyStorage<bf16> {
+  using type = hwy::bfloat16_t;
+};
+
+// Rows converted to f32 for the kernel ("staged" rows: queries, K/V tiles, outputs) keep the element order
+// except for bf16: there each run of 2N elements is split into its even then its odd elements, which makes
+// the conversion one load and two in-lane ops per 2N elements. Queries, keys, values and the output
+// accumulators all use the same order (a dot product and an axpy do not care), and StoreRow restores it.
+template <class T>
+HWY_INLINE size_t StagedToElement(size_t k, size_t n) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    const size_t pairs_end = n / (2 * kLanes) * (2 * kLanes);
+    if (k < pairs_end) {
+      const size_t base = k / (2 * kLanes) * (2 * kLanes), within = k - base;
+      return within < kLanes ? base + 2 * within : base + 2 * (within - kLanes) + 1;
+    }
+  }
+  return k;
+}
+
+// dst[0, padded) = f32(src[0, n)) * mul in staged order, then zeros; dst aligned, padded a multiple of N.
+// kScaled = false skips the multiply (mul must be 1).
+template <bool kScaled, class T>
+HWY_INLINE void ConvertRow(const T* HWY_RESTRICT src, size_t n, float mul, float* HWY_RESTRICT dst, size_t padded) {
+  const DF df;
+  const VF vmul = hn::Set(df, mul);
+  auto scaled = [&](VF v) { return kScaled ? hn::Mul(v, vmul) : v; };
+  size_t i = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; i + kLanes <= n; i += kLanes) hn::Store(scaled(hn::LoadU(df, src + i)), df, dst + i);
+  } else {
+    using H = typename HwyStorage<T>::type;
+    const H* h = reinterpret_cast<const H*>(src);
+    if constexpr (std::is_same_v<T, bf16>) {
+      // A bf16 is the upper half of an f32: the even element of each 32-bit pair shifts up, the odd one
+      // is masked in place.
+      const hn::RebindToUnsigned<DF> du;
+      const auto upper = hn::Set(du, 0xFFFF0000u);
+      for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+        const auto pairs = hn::LoadU(du, reinterpret_cast<const uint32_t*>(h + i));
+        hn::Store(scaled(hn::BitCast(df, hn::ShiftLeft<16>(pairs))), df, dst + i);
+        hn::Store(scaled(hn::BitCast(df, hn::And(pairs, upper))), df, dst + i + kLanes);
+      }
+    }
+    const hn::Rebind<H, DF> dh;
+    for (; i + kLanes <= n; i += kLanes) hn::Store(scaled(hn::PromoteTo(df, hn::LoadU(dh, h + i))), df, dst + i);
+  }
+  for (; i < n; ++i) dst[i] = to_f32(src[i]) * mul;
+  for (; i < padded; ++i) dst[i] = 0.0f;
+}
+
+// dst[0, n) = T(src * mul) back in element order. Output rows are a small share of the traffic: the
+// scalar rounding keeps the result bit-identical to from_f32 (the reference's rounding) on every target.
+template <class T>
+HWY_INLINE void StoreRow(const float* HWY_RESTRICT src, size_t n, float mul, T* HWY_RESTRICT dst) {
+  if constexpr (std::is_same_v<T, float>) {
+    const DF df;
+    const VF vmul = hn::Set(df, mul);
+    size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) hn::StoreU(hn::Mul(hn::LoadU(df, src + i), vmul), df, dst + i);
+    for (; i < n; ++i) dst[i] = src[i] * mul;
+  } else {
+    for (size_t k = 0; k < n; ++k) dst[StagedToElement<T>(k, n)] = from_f32<T>(src[k] * mul);
+  }
+}
+
+// acc[0, n) += a * src[0, n) (unaligned, any n).
+HWY_INLINE void AxpyRow(float a, const float* HWY_RESTRICT src, size_t n, float* HWY_RESTRICT acc) {
+  const DF df;
+  const VF va = hn::Set(df, a);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, src + i), hn::LoadU(df, acc + i)), df, acc + i);
+  for (; i < n; ++i) acc[i] += a * src[i];
+}
+
+// Chunk pair c2 of a row (elements [2N * c2, 2N * c2 + 2N)) as two f32 vectors in staged order: rows
+// of the cache are converted as they are loaded, rows already staged (float) are loaded as they are.
+template <class T>
+HWY_INLINE void LoadPair(const T* HWY_RESTRICT row, size_t c2, VF& lo, VF& hi) {
+  const DF df;
+  const T* src = row + 2 * kLanes * c2;
+  if constexpr (std::is_same_v<T, float>) {
+    lo = hn::LoadU(df, src);
+    hi = hn::LoadU(df, src + kLanes);
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    const hn::RebindToUnsigned<DF> du;
+    const auto pairs = hn::LoadU(du, reinterpret_cast<const uint32_t*>(src));
+    lo = hn::BitCast(df, hn::ShiftLeft<16>(pairs));
+    hi = hn::BitCast(df, hn::And(pairs, hn::Set(du, 0xFFFF0000u)));
+  } else {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    const auto* h = reinterpret_cast<const hwy::float16_t*>(src);
+    lo = hn::PromoteTo(df, hn::LoadU(dh, h));
+    hi = hn::PromoteTo(df, hn::LoadU(dh, h + kLanes));
+  }
+}
+
+// Chunk c of a row in element order (the odd last chunk of a head dim that is an odd number of vectors).
+template <class T>
+HWY_INLINE VF LoadChunk(const T* HWY_RESTRICT row, size_t c) {
+  const DF df;
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(df, row + c * kLanes);
+  } else {
+    using H = typename HwyStorage<T>::type;
+    const hn::Rebind<H, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const H*>(row + c * kLanes)));
+  }
+}
+
+// Partial sums of q_j . k for the kR query vectors q_j = q + j * q_stride (f32, staged order), over
+// kChunks vectors of the head dim; k is a cache row of any storage type or a staged f32 row. Each K
+// vector is loaded (and converted) once for all kR. kChunks = 0: a runtime count, staged rows only.
+template <size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const RowT* HWY_RESTRICT k, size_t chunks,
+                           VF (&out)[kR]) {
+  const DF df;
+  VF even[kR], odd[kR];
+  for (size_t j = 0; j < kR; ++j) even[j] = odd[j] = hn::Zero(df);
+  if constexpr (kChunks != 0) {
+    HWY_UNROLL(8)
+    for (size_t c2 = 0; c2 < kChunks / 2; ++c2) {
+      VF lo, hi;
+      LoadPair(k, c2, lo, hi);
+      for (size_t j = 0; j < kR; ++j) {
+        even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + 2 * c2 * kLanes), lo, even[j]);
+        odd[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (2 * c2 + 1) * kLanes), hi, odd[j]);
+      }
+    }
+    if constexpr (kChunks % 2 != 0) {
+      const VF last = LoadChunk(k, kChunks - 1);
+      for (size_t j = 0; j < kR; ++j) even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (kChunks - 1) * kLanes), last, even[j]);
+    }
+  } else {
+    static_assert(std::is_same_v<RowT, float>, "the runtime head-dim path reads staged rows");
+    for (size_t c = 0; c < chunks; ++c) {
+      const VF kc = hn::LoadU(df, k + c * kLanes);
+      for (size_t j = 0; j < kR; ++j) {
+        VF& acc = c & 1 ? odd[j] : even[j];
+        acc = hn::MulAdd(hn::Load(df, q + j * q_stride + c * kLanes), kc, acc);
+      }
+    }
+  }
+  for (size_t j = 0; j < kR; ++j) out[j] = hn::Add(even[j], odd[j]);
+}
+
+// Lane i of out[j] = q_j . rows[i] for kCount rows. Each level adds neighbouring lanes of two vectors and
+// packs both halves into one, so kCount vectors of partial sums become one vector of kCount sums.
+template <size_t kCount, size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void ScoreTree(const float* HWY_RESTRICT q, size_t q_stride, const RowT* const* rows, size_t chunks,
+                          VF (&out)[kR]) {
+#if HWY_TARGET == HWY_SCALAR  // one lane: a tile is one position
+  static_assert(kCount == 1);
+  DotPartial<kR, kChunks>(q, q_stride, rows[0], chunks, out);
+#else
+  if constexpr (kCount == 1) {
+    DotPartial<kR, kChunks>(q, q_stride, rows[0], chunks, out);
+  } else {
+    const DF df;
+    VF lo[kR], hi[kR];
+    ScoreTree<kCount / 2, kR, kChunks>(q, q_stride, rows, chunks, lo);
+    ScoreTree<kCount / 2, kR, kChunks>(q, q_stride, rows + kCount / 2, chunks, hi);
+    for (size_t j = 0; j < kR; ++j) out[j] = hn::Add(hn::ConcatEven(df, hi[j], lo[j]), hn::ConcatOdd(df, hi[j], lo[j]));
+  }
+#endif
+}
+
+// How far a score may rise above a vector's reference max before the reference moves: weights up to
+// e^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
+constexpr float kRescaleSlack = 8.0f;
+
+// Online-softmax update of one query vector with the scores of a tile whose first `visible` lanes it may
+// see. m is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums of weights
+// (reduced once at the end), w receives exp(s - m) (0 on masked lanes) and alpha the factor that rescales
+// the vector's output (1 unless m moved). A vector that sees nothing of the tile keeps its state.
+HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float& alpha,
+                              float* HWY_RESTRICT w) {
+  const DF df;
+  alpha = 1.0f;
+  if (visible == 0) {
+    hn::Store(hn::Zero(df), df, w);
+    return;
+  }
+  if (visible < kLanes) s = hn::IfThenElse(hn::FirstN(df, visible), s, hn::Set(df, kNegInf));
+  VF sums = hn::Load(df, l_lanes);
+  if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
+    const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
+    alpha = std::exp(m - m_new);  // 0 on the first tile
+    sums = hn::Mul(sums, hn::Set(df, alpha));
+    m = m_new;
+  }
+  const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
+  hn::Store(hn::Add(sums, weights), df, l_lanes);
+  hn::Store(weights, df, w);
+}
+
+// Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
+// plus, when it ends the head dim and kChunks is odd, the single last chunk.
+template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT>
+HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
+                                const float* HWY_RESTRICT w, const RowT* const* rows, size_t count) {
+  const DF df;
+  constexpr size_t kPairs = (kFirst + kCount <= kChunks / 2 * 2 ? kCount : kCount - 1) / 2;
+  constexpr bool kLast = kFirst + 2 * kPairs < kFirst + kCount;  // the odd last chunk of the head dim
+  // The part of the output rows stays in registers while the tile's V rows stream past.
+  VF acc[kR][kCount];
+  for (size_t j = 0; j < kR; ++j) {
+    HWY_UNROLL(16)
+    for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Load(df, o + j * o_stride + (kFirst + c) * kLanes);
+    if (alpha[j] != 1.0f) {
+      const VF valpha = hn::Set(df, alpha[j]);
+      HWY_UNROLL(16)
+      for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Mul(acc[j][c], valpha);
+    }
+  }
+  for (size_t i = 0; i < count; ++i) {
+    VF wi[kR];
+    for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kLanes + i]);
+    HWY_UNROLL(8)
+    for (size_t p = 0; p < kPairs; ++p) {
+      VF lo, hi;
+      LoadPair(rows[i], kFirst / 2 + p, lo, hi);
+      for (size_t j = 0; j < kR; ++j) {
+        acc[j][2 * p] = hn::MulAdd(wi[j], lo, acc[j][2 * p]);
+        acc[j][2 * p + 1] = hn::MulAdd(wi[j], hi, acc[j][2 * p + 1]);
+      }
+    }
+    if constexpr (kLast) {
+      const VF last = LoadChunk(rows[i], kChunks - 1);
+      for (size_t j = 0; j < kR; ++j) acc[j][kCount - 1] = hn::MulAdd(wi[j], last, acc[j][kCount - 1]);
+    }
+  }
+  for (size_t j = 0; j < kR; ++j) {
+    HWY_UNROLL(16)
+    for (size_t c = 0; c < kCount; ++c) hn::Store(acc[j][c], df, o + j * o_stride + (kFirst + c) * kLanes);
+  }
+}
+
+// o_j = alpha[j] * o_j + sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
+// weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
+// walked in parts of kPart chunks so that kR x kPart accumulators fit in registers; each V vector is
+// loaded (and converted) once for all kR vectors.
+template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0>
+HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
+                            const float* HWY_RESTRICT w, const RowT* const* rows, size_t count, size_t chunks) {
+  const DF df;
+  if constexpr (kChunks != 0) {
+    constexpr size_t kPart = kR >= 4 ? 16 / kR : kChunks, kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
+    static_assert(kPart % 2 == 0 || kPart >= kChunks, "parts start on chunk pairs");
+    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, alpha, w, rows, count);
+    if constexpr (kFirst + kCount < kChunks) AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, alpha, w, rows, count, chunks);
+  } else {
+    static_assert(kR == 1 && std::is_same_v<RowT, float>, "the runtime head-dim path: one vector, staged rows");
+    const VF valpha = hn::Set(df, alpha[0]);
+    for (size_t c = 0; c < chunks; ++c) {
+      VF a = hn::Mul(hn::Load(df, o + c * kLanes), valpha);
+      VF b = hn::Zero(df);
+      size_t i = 0;
+      for (; i + 1 < count; i += 2) {
+        a = hn::MulAdd(hn::Set(df, w[i]), hn::LoadU(df, rows[i] + c * kLanes), a);
+        b = hn::MulAdd(hn::Set(df, w[i + 1]), hn::LoadU(df, rows[i + 1] + c * kLanes), b);
+      }
+      if (i < count) a = hn::MulAdd(hn::Set(df, w[i]), hn::LoadU(df, rows[i] + c * kLanes), a);
+      hn::Store(hn::Add(a, b), df, o + c * kLanes);
+    }
+  }
+}
+
+// The sequence-level facts an item needs.
+struct SeqView {
+  int64_t context = 0;
+  int64_t row0 = 0;   // first query row of the sequence
+  int64_t q_len = 0;
+  const int32_t* table = nullptr;
+
+  SeqView(const KernelParams& p, int64_t b)
+      : context(p.context_lens[b]),
+        row0(p.query_start ? p.query_start[b] : b),
+        q_len(p.query_start ? p.query_start[b + 1] - row0 : 1),
+        table(p.block_tables + b * p.max_blocks_per_seq) {}
+
+  // Last position that `row` may attend to.
+  int64_t limit(const KernelParams& p, int64_t row) const { return p.causal ? context - q_len + (row - row0) : context - 1; }
+};
+
+// Query vector r of an item (head-major order, see WorkItem) -> its (row, query head).
+struct VectorIndex {
+  int64_t row, head;
+};
+inline VectorIndex vector_index(const KernelParams& p, const WorkItem& it, int64_t r) {
+  const int64_t group = p.group(), per_head = int64_t{it.row_end - it.row_begin} * group;
+  return {it.row_begin + (r % per_head) / group, (it.head_begin + r / per_head) * group + r % group};
+}
+
+template <class T, class Base>
+T* element_ptr(Base* base, const int64_t (&strides)[2], VectorIndex v) {
+  return static_cast<T*>(base) + v.row * strides[0] + v.head * strides[1];
+}
+
+// Hands out 64-byte aligned typed regions of one thread-local scratch buffer.
+class ScratchCarver {
+ public:
+  explicit ScratchCarver(size_t bytes) : next_(static_cast<char*>(detail::thread_scratch(bytes))) {}
+  template <class U>
+  U* take(size_t count) {
+    U* region = reinterpret_cast<U*>(next_);
+    next_ += (count * sizeof(U) + 63) / 64 * 64;
+    return region;
+  }
+  static size_t bytes(size_t count, size_t size) { return (count * size + 63) / 64 * 64; }
+
+ private:
+  char* next_;
+};
+
+// Pages are scattered, so hardware prefetchers cannot run ahead across them. The next tile's K and V lines
+// are requested while this tile is computed, spread evenly over its steps: a burst of prefetches would
+// fill the core's miss buffers and stall the computation until memory caught up.
+class PrefetchCursor {
+ public:
+  template <class T>
+  void reset(const T* key_cache, const T* value_cache, const int64_t* tokens, size_t count, size_t token_lines,
+             size_t steps) {
+    for (size_t i = 0; i < count; ++i) {
+      bases_[2 * i] = reinterpret_cast<const char*>(key_cache + tokens[i]);
+      bases_[2 * i + 1] = reinterpret_cast<const char*>(value_cache + tokens[i]);
+    }
+    num_bases_ = 2 * count;
+    token_bytes_ = token_lines * 64;
+    per_step_ = (num_bases_ * token_lines + steps - 1) / std::max<size_t>(steps, 1);
+    base_ = 0;
+    offset_ = 0;
+  }
+  void step() { issue(per_step_); }
+  void finish() { issue(~size_t{0}); }
+
+ private:
+  void issue(size_t lines) {
+    for (; lines != 0 && base_ < num_bases_; --lines) {
+#if HWY_COMPILER_GCC  // includes clang
+      __builtin_prefetch(bases_[base_] + offset_, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
+#else
+      hwy::Prefetch(bases_[base_] + offset_);
+#endif
+      offset_ += 64;
+      if (offset_ == token_bytes_) {
+        offset_ = 0;
+        ++base_;
+      }
+    }
+  }
+  const char* bases_[2 * kLanes] = {};
+  size_t num_bases_ = 0, token_bytes_ = 64, per_step_ = 0, base_ = 0, offset_ = 0;
+};
+
+// Calls f(std::integral_constant<size_t, kB>, r, count) for vectors [r, r + kB) of [begin, end): blocks of
+// kR, the rest in halving blocks; count = the most positions any of them sees, and blocks that see none
+// are skipped.
+template <size_t kR, class F>
+HWY_INLINE void ForEachBlock(int64_t begin, int64_t end, const int32_t* visible, F&& f) {
+  int64_t r = begin;
+  for (; r + static_cast<int64_t>(kR) <= end; r += kR) {
+    const size_t count = static_cast<size_t>(*std::max_element(visible + r, visible + r + kR));
+    if (count != 0) f(std::integral_constant<size_t, kR>(), r, count);
+  }
+  if constexpr (kR > 1) ForEachBlock<kR / 2>(r, end, visible, f);
+}
+
+// One work item; T is the storage type, kChunks the padded head dim in vectors (0 = runtime).
+template <class T, size_t kChunks>
+void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
+  const size_t D = static_cast<size_t>(p.head_dim);
+  const size_t chunks = kChunks != 0 ? kChunks : (D + kLanes - 1) / kLanes;
+  const size_t Dp = chunks * kLanes;
+  // Rows of a head dim that is a whole number of vectors are read (and converted) straight from the cache;
+  // others are converted into a zero-padded f32 tile first.
+  const bool staged = kChunks == 0 || Dp != D;
+  // Query vectors per pass over a tile: four share every K and V load (and conversion).
+  constexpr size_t kR = kChunks != 0 ? 4 : 1;
+  const int64_t group = p.group(), rows = it.row_end - it.row_begin, heads = it.head_end - it.head_begin;
+  const int64_t per_head = rows * group, R = it.num_vectors(group);
+  const int64_t HkvD = p.num_kv_heads * p.head_dim, bs = p.block_size;
+  const SeqView seq(p, it.seq);
+
+  // Scratch: q and o [R][Dp], weights and lane sums of weights [R][N], the K and V tiles of one head
+  // [N][Dp], per-vector m, l, alpha and the number of positions of the current tile that the vector sees,
+  // per row the same.
+  const size_t vec_floats = static_cast<size_t>(R) * Dp, nR = static_cast<size_t>(R);
+  const size_t tile_floats = staged ? kLanes * Dp : 0;
+  ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + 2 * ScratchCarver::bytes(nR * kLanes, 4) +
+                        2 * ScratchCarver::bytes(tile_floats, 4) + 4 * ScratchCarver::bytes(nR, 4) +
+                        ScratchCarver::bytes(static_cast<size_t>(rows), 8));
+  float* q = scratch.take<float>(vec_floats);
+  float* o = scratch.take<float>(vec_floats);
+  float* w = scratch.take<float>(nR * kLanes);
+  float* l_lanes = scratch.take<float>(nR * kLanes);
+  float* k_tile = scratch.take<float>(tile_floats);
+  float* v_tile = scratch.take<float>(tile_floats);
+  float* m = scratch.take<float>(nR);
+  float* l = scratch.take<float>(nR);
+  float* alpha = scratch.take<float>(nR);
+  int32_t* visible_count = scratch.take<int32_t>(nR);
+  int64_t* row_visible = scratch.take<int64_t>(static_cast<size_t>(rows));  // per row, for the current tile
+
+  for (int64_t r = 0; r < R; ++r) {
+    const T* src = element_ptr<const T>(p.query, p.query_strides, vector_index(p, it, r));
+    ConvertRow<true>(src, D, p.scale, q + r * Dp, Dp);  // the scale folded into q
+    std::fill(o + r * Dp, o + (r + 1) * Dp, 0.0f);
+    m[r] = kNegInf;
+    std::fill(l_lanes + r * kLanes, l_lanes + (r + 1) * kLanes, 0.0f);
+  }
+
+  const T* key_cache = static_cast<const T*>(p.key_cache);
+  const T* value_cache = static_cast<const T*>(p.value_cache);
+  const int64_t first_head = int64_t{it.head_begin} * p.head_dim;
+  auto token_offset = [&](int64_t pos) { return (int64_t{seq.table[pos / bs]} * bs + pos % bs) * HkvD + first_head; };
+  // Converts head h of the tile's first `count` tokens into an f32 tile [N][Dp] that stays in L1 while
+  // the head's query vectors pass over it (the lines come from L2, prefetched during the previous tile).
+  auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
+    for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
+  };
+  // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
+  const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
+  // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
+  const size_t steps_per_tile = static_cast<size_t>(heads) * 2 * static_cast<size_t>((per_head + kR - 1) / kR);
+  PrefetchCursor prefetch;
+
+  int64_t tokens[kLanes] = {}, next_tokens[kLanes] = {};
+  size_t next_n = static_cast<size_t>(std::min<int64_t>(kLanes, it.kv_end - it.kv_begin));
+  for (size_t i = 0; i < next_n; ++i) next_tokens[i] = token_offset(it.kv_begin + static_cast<int64_t>(i));
+
+  for (int64_t t0 = it.kv_begin; t0 < it.kv_end; t0 += kLanes) {
+    const size_t n = next_n;
+    std::copy(next_tokens, next_tokens + n, tokens);
+    next_n = static_cast<size_t>(std::clamp<int64_t>(it.kv_end - t0 - kLanes, 0, kLanes));
+    for (size_t i = 0; i < next_n; ++i) next_tokens[i] = token_offset(t0 + kLanes + static_cast<int64_t>(i));
+
+    // How much of the tile each row sees (causal rows of a prefill tile see less); V rows past the
+    // furthest one are never read.
+    size_t v_count = 0;
+    for (int64_t j = 0; j < rows; ++j) {
+      row_visible[j] = std::clamp<int64_t>(seq.limit(p, it.row_begin + j) - t0 + 1, 0, static_cast<int64_t>(n));
+      v_count = std::max(v_count, static_cast<size_t>(row_visible[j]));
+    }
+    prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
+
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t r_begin = h * per_head, r_end = r_begin + per_head;
+      for (int64_t j = 0; j < rows; ++j)
+        std::fill_n(visible_count + r_begin + j * group, group, static_cast<int32_t>(row_visible[j]));
+
+      // Scores and the online-softmax update, then the V accumulation, kR vectors per pass over the tile.
+      auto passes = [&](const auto* const* k_rows, const auto* const* v_rows) {
+        auto kpass = [&](auto block, int64_t r, size_t) {
+          constexpr size_t kB = decltype(block)::value;
+          prefetch.step();
+          VF s[kB];
+          ScoreTree<kLanes, kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, s);
+          for (size_t b = 0; b < kB; ++b)
+            SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
+                          alpha[r + b], w + (r + b) * kLanes);
+        };
+        ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
+        auto vpass = [&](auto block, int64_t r, size_t count) {
+          constexpr size_t kB = decltype(block)::value;
+          prefetch.step();
+          AccumulateV<kB, kChunks>(o + r * Dp, Dp, alpha + r, w + r * kLanes, v_rows, count, chunks);
+        };
+        ForEachBlock<kR>(r_begin, r_end, visible_count, vpass);
+      };
+      // Lanes past the tile point at its first row: scored, then masked, never accumulated.
+      if (staged) {
+        stage(key_cache, tokens, n, h, k_tile);
+        stage(value_cache, tokens, v_count, h, v_tile);
+        const float* k_rows[kLanes];
+        const float* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
+          k_rows[i] = k_tile + (i < n ? i : 0) * Dp;
+          v_rows[i] = v_tile + (i < n ? i : 0) * Dp;
+        }
+        passes(k_rows, v_rows);
+      } else if constexpr (kChunks != 0) {
+        const T* k_rows[kLanes];
+        const T* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
+          k_rows[i] = key_cache + tokens[i < n ? i : 0] + h * p.head_dim;
+          v_rows[i] = value_cache + tokens[i < n ? i : 0] + h * p.head_dim;
+        }
+        passes(k_rows, v_rows);
+      }
+    }
+    prefetch.finish();
+  }
+
+  const DF df;
+  for (int64_t r = 0; r < R; ++r) l[r] = hn::GetLane(hn::SumOfLanes(df, hn::Load(df, l_lanes + r * kLanes)));
+  if (it.partial < 0) {
+    // The item saw its rows' whole visible range (at least position 0), so l > 0.
+    for (int64_t r = 0; r < R; ++r)
+      StoreRow(o + r * Dp, D, 1.0f / l[r], element_ptr<T>(p.out, p.out_strides, vector_index(p, it, r)));
+    return;
+  }
+  float* part = partials + it.partial;
+  for (int64_t r = 0; r < R; ++r) std::copy(o + r * Dp, o + r * Dp + D, part + r * D);
+  std::copy(m, m + R, part + R * D);
+  std::copy(l, l + R, part + R * D + R);
+}
+
+template <class T>
+void RunItemTyped(const KernelParams& p, const WorkItem& it, float* partials) {
+  // Head dims 64/80/96/128/256 get register-resident rows on 512-bit targets; others take the runtime loop
+  // (so does the one-lane fallback target, where a "vector" is a float).
+#if HWY_TARGET == HWY_SCALAR
+  return RunItemT<T, 0>(p, it, partials);
+#endif
+  switch ((static_cast<size_t>(p.head_dim) + kLanes - 1) / kLanes) {
+    case 4: return RunItemT<T, 4>(p, it, partials);
+    case 5: return RunItemT<T, 5>(p, it, partials);
+    case 6: return RunItemT<T, 6>(p, it, partials);
+    case 8: return RunItemT<T, 8>(p, it, partials);
+    case 16: return RunItemT<T, 16>(p, it, partials);
+    default: return RunItemT<T, 0>(p, it, partials);
+  }
+}
+
+void RunItem(const KernelParams& p, const WorkItem& it, float* partials) {
+  switch (p.dtype) {
+    case DType::f16: return RunItemTyped<f16>(p, it, partials);
+    case DType::bf16: return RunItemTyped<bf16>(p, it, partials);
+    default: return RunItemTyped<float>(p, it, partials);
+  }
+}
+
+// Log-sum-exp merge: out = sum_i e^(m_i - M) o_i / sum_i e^(m_i - M) l_i with M = max_i m_i.
+template <class T>
+void MergeT(const KernelParams& p, const SplitGroup& g, const float* partials) {
+  const WorkItem shape{.seq = g.seq, .head_begin = g.head_begin, .head_end = g.head_end, .row_begin = g.row_begin,
+                       .row_end = g.row_end};
+  const int64_t R = shape.num_vectors(p.group()), D = p.head_dim;
+  float* acc = ScratchCarver(ScratchCarver::bytes(static_cast<size_t>(D), 4)).take<float>(static_cast<size_t>(D));
+  for (int64_t r = 0; r < R; ++r) {
+    float max_m = kNegInf;
+    for (int32_t i = 0; i < g.num_splits; ++i) max_m = std::max(max_m, partials[g.first_partial + i * g.slot_floats + R * D + r]);
+    std::fill(acc, acc + D, 0.0f);
+    float denom = 0.0f;
+    for (int32_t i = 0; i < g.num_splits; ++i) {
+      const float* part = partials + g.first_partial + i * g.slot_floats;
+      const float m_i = part[R * D + r];
+      if (m_i == kNegInf) continue;  // this split saw nothing of this row (causal)
+      const float weight = std::exp(m_i - max_m);
+      denom += weight * part[R * D + R + r];
+      AxpyRow(weight, part + r * D, static_cast<size_t>(D), acc);
+    }
+    StoreRow(acc, static_cast<size_t>(D), 1.0f / denom, element_ptr<T>(p.out, p.out_strides, vector_index(p, shape, r)));
+  }
+}
+
+void MergeSplitGroup(const KernelParams& p, const SplitGroup& g, const float* partials) {
+  switch (p.dtype) {
+    case DType::f16: return MergeT<f16>(p, g, partials);
+    case DType::bf16: return MergeT<bf16>(p, g, partials);
+    default: return MergeT<float>(p, g, partials);
+  }
+}
+
+}  // namespace pagedattn::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard toggled per target
