@@ -5,6 +5,8 @@
 #   git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C /work/main/.gpu/prefill
 #   cp build-sm90/{tests/cuda/test_prefill_cuda,tests/cuda/test_cuda_attention,bench/cuda/bench_prefill_cuda} \
 #      /work/main/.gpu/prefill/bin/     (build-sm90: -DCMAKE_CUDA_ARCHITECTURES=90a-real)
+#   mkdir -p /work/main/.gpu/prefill/lib && cp -L /lib/x86_64-linux-gnu/{libhwy.so.1,libgomp.so.1} /work/main/.gpu/prefill/lib/
+#      (the GPU machine lacks them; `ldd bin/test_prefill_cuda` lists what else a newer tree may need)
 # and run from the lead's checkout with carry [".gpu/prefill", ".gpu/lib", ".gpu/whl"]:
 #   bash .gpu/prefill/scripts/gpu_prefill_run.sh
 # .gpu/lib holds libfmt.so.9 and libcudart.so.13, .gpu/whl the FlashInfer wheels (see bench/peers).
@@ -12,7 +14,7 @@ set -u
 G=.gpu/prefill
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/fi_ready
-export LD_LIBRARY_PATH=$PWD/.gpu/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
+export LD_LIBRARY_PATH=$PWD/.gpu/lib:$PWD/.gpu/prefill/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
   FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=6
 export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(which nvcc)")")}
 # At most 8 files come back from $OUT: test_prefill.log test_decode.log memcheck.log racecheck.log bench.log
