@@ -9,5 +9,6 @@ namespace pagedattn::cli {
 using Command = std::function<int()>;  // returns the process exit code
 
 Command add_demo(CLI::App& app);
+Command add_generate(CLI::App& app);
 
 }  // namespace pagedattn::cli

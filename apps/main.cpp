@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     pagedattn::cli::Command run = make(app);
     commands[app.get_subcommands({})[before]] = std::move(run);
   };
+  add(pagedattn::cli::add_generate);
   add(pagedattn::cli::add_demo);
   CLI11_PARSE(app, argc, argv);
   try {
