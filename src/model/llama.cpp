@@ -1,44 +1,45 @@
 // The Llama forward pass on the CPU. Per layer, for all T new tokens of the step at once:
 //   h = rmsnorm(x) * attn_norm;  [q k v] = h Wqkv^T;  rope(q, k);  write_kv(k, v);  a = paged_attention(q)
 //   x += a Wo^T;  h = rmsnorm(x) * ffn_norm;  [g u] = h Wgu^T;  x += (silu(g) * u) Wdown^T
-// then logits = rmsnorm(x[rows]) * output_norm * E^T. Weights are f32 row-major [out, in] (GGUF's layout),
-// with Q/K/V and gate/up fused at load so each is one GEMM (OpenBLAS).
+// then logits = rmsnorm(x[rows]) * output_norm * E^T. Weights stay in their GGUF encoding, row-major
+// [out, in], with Q/K/V and gate/up fused at load so each is one matmul (weight_matrix.h: decoded to f32
+// tile by tile, f32 arithmetic).
 //
 // RoPE: convert_hf_to_gguf permutes the rows of Q and K for the llama architecture so that the two halves
 // HF's rotate_half pairs up (i, i + D/2) become neighbours (2i, 2i + 1): in GGUF order the rotation is over
 // adjacent pairs (llama.cpp's rope mode 0). The numpy oracle test un-permutes and uses HF's form.
-#include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <mutex>
 
 #include "core/check.h"
+#include "model/weight_matrix.h"
 #include "pagedattn/attention.h"
 #include "pagedattn/gguf.h"
 #include "pagedattn/model.h"
 
 namespace pagedattn {
 
+using model::matmul;
+using model::WeightMatrix;
+
 struct LlamaModel::Weights {
   struct Layer {
-    Tensor attn_norm;  // [H]
-    Tensor wqkv;       // [(Hq + 2 Hkv) D, H]
-    Tensor wo;         // [H, Hq D]
-    Tensor ffn_norm;   // [H]
-    Tensor w_gate_up;  // [2 F, H]
-    Tensor w_down;     // [H, F]
+    Tensor attn_norm;        // [H]
+    WeightMatrix wqkv;       // [(Hq + 2 Hkv) D, H]
+    WeightMatrix wo;         // [H, Hq D]
+    Tensor ffn_norm;         // [H]
+    WeightMatrix w_gate_up;  // [2 F, H]
+    WeightMatrix w_down;     // [H, F]
   };
   LlamaConfig config;
-  Tensor embedding;  // [V, H]
-  Tensor output;     // [V, H]; empty when tied to the embedding
+  WeightMatrix embedding;  // [V, H]
+  WeightMatrix output;     // [V, H]; empty when tied to the embedding
   Tensor output_norm;
   std::vector<Layer> layers;
   std::vector<double> inv_freq;  // [D/2]: theta^(-2i/D)
 
-  const Tensor& lm_head() const { return config.tied_embeddings ? embedding : output; }
+  const WeightMatrix& lm_head() const { return config.tied_embeddings ? embedding : output; }
 };
 
 namespace {
@@ -54,50 +55,10 @@ void load_into(const GgufFile& file, const std::string& name, std::initializer_l
   dequantize(t.type, file.tensor_bytes(t).data(), dst, t.num_elements);
 }
 
-// Several tensors stacked along rows into one [sum of rows, cols] matrix.
-Tensor load_stacked(const GgufFile& file, std::initializer_list<std::pair<std::string, int64_t>> parts, int64_t cols) {
-  int64_t rows = 0;
-  for (const auto& p : parts) rows += p.second;
-  Tensor out = Tensor::empty({rows, cols}, DType::f32);
-  float* dst = out.data_as<float>();
-  for (const auto& [name, r] : parts) {
-    load_into(file, name, {r, cols}, dst);
-    dst += r * cols;
-  }
-  return out;
-}
-
 Tensor load_vector(const GgufFile& file, const std::string& name, int64_t n) {
   Tensor out = Tensor::empty({n}, DType::f32);
   load_into(file, name, {n}, out.data_as<float>());
   return out;
-}
-
-// One threading runtime: OpenBLAS runs single-threaded inside our OpenMP threads. Its own pthreads and
-// OpenMP's spin-waiting workers (the attention kernels and the loops here use OpenMP) fight for the same
-// cores otherwise: measured 8x slower decode steps on a 2-core machine.
-void use_openmp_threads_for_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
-
-// y[rows, n] = x[rows, k] W^T (+ y when accumulate), W row-major [n, k]; the n output columns are split
-// across the OpenMP threads (in multiples of 16), each a single-threaded GEMM.
-void matmul(const float* x, int64_t rows, int64_t k, const Tensor& w, float* y, bool accumulate = false) {
-  const int64_t n = w.size(0);
-  const float* wp = w.data_as<const float>();
-#pragma omp parallel
-  {
-    const int64_t threads = omp_get_num_threads();
-    const int64_t chunk = ((n + threads - 1) / threads + 15) / 16 * 16;
-    const int64_t begin = omp_get_thread_num() * chunk;
-    const int64_t end = std::min(n, begin + chunk);
-    if (begin < end) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), static_cast<int>(end - begin),
-                  static_cast<int>(k), 1.0f, x, static_cast<int>(k), wp + begin * k, static_cast<int>(k),
-                  accumulate ? 1.0f : 0.0f, y + begin, static_cast<int>(n));
-    }
-  }
 }
 
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, with the sum of squares in double as ggml does.
@@ -244,25 +205,24 @@ const LlamaConfig& LlamaModel::config() const { return weights_->config; }
 LlamaModel LlamaModel::load(const std::string& path) { return load(GgufFile::open(path)); }
 
 LlamaModel LlamaModel::load(const GgufFile& file) {
-  use_openmp_threads_for_blas();
   auto w = std::make_unique<Weights>();
   const LlamaConfig c = LlamaConfig::from_gguf(file);
   w->config = c;
   const int64_t H = c.hidden_size, D = c.head_dim, F = c.intermediate_size;
   const int64_t q_rows = c.num_q_heads * D, kv_rows = c.num_kv_heads * D;
-  w->embedding = load_stacked(file, {{"token_embd.weight", c.vocab_size}}, H);
-  if (!c.tied_embeddings) w->output = load_stacked(file, {{"output.weight", c.vocab_size}}, H);
+  w->embedding = WeightMatrix::load(file, {{"token_embd.weight", c.vocab_size}}, H);
+  if (!c.tied_embeddings) w->output = WeightMatrix::load(file, {{"output.weight", c.vocab_size}}, H);
   w->output_norm = load_vector(file, "output_norm.weight", H);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const auto name = [l](std::string_view part) { return fmt::format("blk.{}.{}.weight", l, part); };
     Weights::Layer layer;
     layer.attn_norm = load_vector(file, name("attn_norm"), H);
     layer.wqkv =
-        load_stacked(file, {{name("attn_q"), q_rows}, {name("attn_k"), kv_rows}, {name("attn_v"), kv_rows}}, H);
-    layer.wo = load_stacked(file, {{name("attn_output"), H}}, q_rows);
+        WeightMatrix::load(file, {{name("attn_q"), q_rows}, {name("attn_k"), kv_rows}, {name("attn_v"), kv_rows}}, H);
+    layer.wo = WeightMatrix::load(file, {{name("attn_output"), H}}, q_rows);
     layer.ffn_norm = load_vector(file, name("ffn_norm"), H);
-    layer.w_gate_up = load_stacked(file, {{name("ffn_gate"), F}, {name("ffn_up"), F}}, H);
-    layer.w_down = load_stacked(file, {{name("ffn_down"), H}}, F);
+    layer.w_gate_up = WeightMatrix::load(file, {{name("ffn_gate"), F}, {name("ffn_up"), F}}, H);
+    layer.w_down = WeightMatrix::load(file, {{name("ffn_down"), H}}, F);
     w->layers.push_back(std::move(layer));
   }
   for (int64_t i = 0; i < D / 2; ++i) {
@@ -334,14 +294,13 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
   check_positions(a, validate_paged_attention(attention_args(0)));
 
   const RopeTable rope_table(a.positions, w.inv_freq);
-  const float* embedding = w.embedding.data_as<const float>();
   float* xp = x.data_as<float>();
-  for (int64_t t = 0; t < T; ++t) std::memcpy(xp + t * H, embedding + a.tokens[t] * H, static_cast<size_t>(H) * 4);
+  for (int64_t t = 0; t < T; ++t) w.embedding.dequantize_row(a.tokens[t], xp + t * H);
 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const Weights::Layer& layer = w.layers[l];
     rms_norm(xp, T, H, layer.attn_norm.data_as<const float>(), c.rms_norm_eps, h.data_as<float>());
-    matmul(h.data_as<const float>(), T, H, layer.wqkv, qkv.data_as<float>());
+    matmul(h.data_as<const float>(), T, layer.wqkv, qkv.data_as<float>());
     rope(qkv.data_as<float>(), T, qkv_width, Hq + Hkv, D, rope_table);  // q and k heads are adjacent
     if (convert) store_as(kv_dtype, qkv.data_as<const float>(), qkv_cache_dtype.data(), T * qkv_width);
 
@@ -356,10 +315,10 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
       load_from(kv_dtype, attn.data(), attn_f32.data_as<float>(), T * Hq * D);
       attn_out = attn_f32.data_as<const float>();
     }
-    matmul(attn_out, T, Hq * D, layer.wo, xp, /*accumulate=*/true);
+    matmul(attn_out, T, layer.wo, xp, /*accumulate=*/true);
 
     rms_norm(xp, T, H, layer.ffn_norm.data_as<const float>(), c.rms_norm_eps, h.data_as<float>());
-    matmul(h.data_as<const float>(), T, H, layer.w_gate_up, gate_up.data_as<float>());
+    matmul(h.data_as<const float>(), T, layer.w_gate_up, gate_up.data_as<float>());
     const float* gu = gate_up.data_as<const float>();
     float* ap = act.data_as<float>();
 #pragma omp parallel for if (T > 1)
@@ -369,7 +328,7 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
         ap[t * F + i] = g / (1.0f + std::exp(-g)) * gu[t * 2 * F + F + i];
       }
     }
-    matmul(ap, T, F, layer.w_down, xp, /*accumulate=*/true);
+    matmul(ap, T, layer.w_down, xp, /*accumulate=*/true);
   }
 
   if (R == 0) return logits;
@@ -379,7 +338,7 @@ Tensor LlamaModel::forward(const ForwardArgs& a) const {
   }
   rms_norm(rows.data_as<const float>(), R, H, w.output_norm.data_as<const float>(), c.rms_norm_eps,
            rows.data_as<float>());
-  matmul(rows.data_as<const float>(), R, H, w.lm_head(), logits.data_as<float>());
+  matmul(rows.data_as<const float>(), R, w.lm_head(), logits.data_as<float>());
   return logits;
 }
 
