@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(
   build-essential cmake ninja-build pkg-config git unzip
-  libhwy-dev libopenblas-dev libomp-dev
+  libhwy-dev libomp-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libxxhash-dev libpcre2-dev

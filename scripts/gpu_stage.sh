@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stages everything the GPU machine needs for scripts/gpu_check.sh into .gpu/check (ignored by git):
 # the CUDA test binaries built here for sm_90a, the Python package built for the GPU machine's Python 3.12,
-# the shared libraries that machine lacks (fmt, hwy, gomp, xxhash, openblas, pcre2, cudart), and the Python
+# the shared libraries that machine lacks (fmt, hwy, gomp, xxhash, pcre2, cudart), and the Python
 # tests. The GPU machine has nvcc, torch and pytest but none of our -dev dependencies, so we build here.
 # Then, through the device tool: run with carry [".gpu/check"] the command `bash .gpu/check/gpu_check.sh`.
 set -euo pipefail

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Teacher-forced top-1 agreement of our logits with llama.cpp's (llama-cpp-python) on the same token
-sequences: 5 chat prompts, each continued greedily by llama.cpp to 64 tokens; both models then score every
-position of those fixed sequences, and we count the positions where their argmax agrees.
+sequences: 5 chat prompts, each continued greedily by llama.cpp by 64 new tokens (ignoring end-of-turn);
+both models then score every position of those fixed sequences, and we count, over the 64 positions that
+predict the new tokens, those where their argmax agrees (the prompt positions are reported apart).
 
   .venv/bin/python scripts/llama_cpp_agreement.py --probe build/tests/model/model_probe \\
       [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--min-agreement 0.97]
@@ -26,7 +27,7 @@ PROMPTS = [
     "Give me three tips for learning to cook.",
     "What is the difference between a list and a tuple in Python?",
 ]
-LENGTH = 64
+NEW_TOKENS = 64
 
 
 def chatml(user):
@@ -62,32 +63,37 @@ def main():
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=args.model, n_ctx=512, logits_all=True, verbose=False, seed=0)
-    sequences, theirs = [], []
+    sequences, theirs, prompt_lens = [], [], []
     for text in PROMPTS:
         tokens = llm.tokenize(chatml(text).encode(), add_bos=False, special=True)
+        prompt_lens.append(len(tokens))
         llm.reset()
         llm.eval(tokens)
-        while len(tokens) < LENGTH:  # greedy continuation by llama.cpp (to its end-of-turn or LENGTH tokens)
+        for _ in range(NEW_TOKENS):  # greedy continuation by llama.cpp
             tokens.append(int(np.argmax(llm.scores[len(tokens) - 1])))
             llm.eval(tokens[-1:])
-        tokens = tokens[:LENGTH]
         sequences.append(tokens)
         llm.reset()
         llm.eval(tokens)  # score the fixed sequence in one pass, as we do
-        theirs.append(np.array(llm.scores[:LENGTH], dtype=np.float32))
+        theirs.append(np.array(llm.scores[:len(tokens)], dtype=np.float32))
 
     ours = our_logits(args.probe, args.model, sequences)
-    agree = total = 0
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    agree = total = prompt_agree = prompt_total = 0
+    for i, (a, b, n) in enumerate(zip(ours, theirs, prompt_lens)):
         same = (a.argmax(axis=1) == b.argmax(axis=1))
         rel = np.abs(a - b).max(axis=1) / np.abs(b).max(axis=1)
-        agree += int(same.sum())
-        total += len(same)
-        print(f"prompt {i}: top-1 agreement {same.mean():.4f} ({same.sum()}/{len(same)}), "
-              f"max relative logit difference {rel.max():.3e}, median {np.median(rel):.3e}")
+        new = same[n - 1:n - 1 + NEW_TOKENS]  # the positions whose logits chose the new tokens
+        agree += int(new.sum())
+        total += len(new)
+        prompt_agree += int(same[:n - 1].sum())
+        prompt_total += n - 1
+        print(f"prompt {i} ({n} tokens): top-1 agreement on the new tokens {new.mean():.4f} ({new.sum()}/{len(new)}), "
+              f"on the prompt {same[:n - 1].mean():.4f}; relative logit difference max {rel.max():.3e}, "
+              f"median {np.median(rel):.3e}")
     rate = agree / total
+    print(f"prompt positions: top-1 agreement {prompt_agree / prompt_total:.4f} ({prompt_agree}/{prompt_total})")
     print(f"teacher-forced top-1 agreement with llama.cpp {llama_cpp.__version__}: {rate:.4f} ({agree}/{total}) "
-          f"over {len(PROMPTS)} prompts x {LENGTH} tokens")
+          f"over {len(PROMPTS)} prompts x {NEW_TOKENS} new tokens")
     if rate < args.min_agreement:
         print(f"FAILED: below the required {args.min_agreement}")
         return 1

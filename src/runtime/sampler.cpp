@@ -34,39 +34,48 @@ int32_t Sampler::sample(std::span<const float> logits) {
   if (params_.temperature == 0.0f) {
     return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
   }
-  // Candidates by decreasing logit (ties: lower id first), cut to top_k.
-  std::vector<int32_t> ids(logits.size());
-  std::iota(ids.begin(), ids.end(), 0);
+  // Weights exp((logit - max) / T) of every token, in double; the candidates are the top_k most likely
+  // (ties: lower id first), and top_p keeps the shortest most-likely prefix of them reaching top_p.
   const auto by_logit = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
-  size_t k = ids.size();
-  if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < k) {
-    k = static_cast<size_t>(params_.top_k);
-    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), by_logit);
-    ids.resize(k);
-  } else {
-    std::sort(ids.begin(), ids.end(), by_logit);
-  }
-  // Softmax at the temperature, in double, relative to the largest logit.
-  std::vector<double> probs(k);
-  const double top = logits[ids[0]];
+  const size_t n = logits.size();
+  const size_t k = params_.top_k > 0 ? std::min(n, static_cast<size_t>(params_.top_k)) : n;
+  std::vector<int32_t> ids(n);
+  std::iota(ids.begin(), ids.end(), 0);
+  const double top = *std::max_element(logits.begin(), logits.end());
+  const auto weight = [&](int32_t id) { return std::exp((static_cast<double>(logits[id]) - top) / params_.temperature); };
+  // Only the candidates' order matters, and only as far as the nucleus reaches: sort a prefix, widen it
+  // while the nucleus is not inside (a full sort of a 50k vocabulary per token costs more than the rest).
+  size_t sorted = k < n ? k : std::min(n, size_t{64});
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(sorted), ids.end(), by_logit);
   double total = 0.0;
-  for (size_t i = 0; i < k; ++i) {
-    probs[i] = std::exp((static_cast<double>(logits[ids[i]]) - top) / params_.temperature);
-    total += probs[i];
+  if (k == n) {
+    for (size_t id = 0; id < n; ++id) total += weight(static_cast<int32_t>(id));
+  } else {
+    for (size_t i = 0; i < k; ++i) total += weight(ids[i]);  // the top_k are the sorted prefix
   }
-  // Nucleus: the shortest prefix whose probability reaches top_p (at least one token).
+  std::vector<double> probs;
   size_t keep = k;
   if (params_.top_p < 1.0f) {
-    double cumulative = 0.0;
-    for (size_t i = 0; i < k; ++i) {
-      cumulative += probs[i] / total;
-      if (cumulative >= params_.top_p) {
-        keep = i + 1;
-        break;
+    for (;;) {
+      probs.clear();
+      double cumulative = 0.0;
+      for (size_t i = 0; i < sorted && keep == k; ++i) {
+        probs.push_back(weight(ids[i]));
+        cumulative += probs.back() / total;
+        if (cumulative >= params_.top_p) keep = i + 1;
       }
+      if (keep < k || sorted == k) break;
+      const size_t wider = std::min(k, sorted * 8);
+      std::partial_sort(ids.begin() + static_cast<std::ptrdiff_t>(sorted), ids.begin() + static_cast<std::ptrdiff_t>(wider),
+                        ids.end(), by_logit);
+      sorted = wider;
     }
+  }
+  if (keep == k) {  // every candidate stays: their order does not matter (k < n means they are the sorted prefix)
+    probs.resize(k);
+    for (size_t i = 0; i < k; ++i) probs[i] = weight(ids[i]);
   }
   double kept = 0.0;
   for (size_t i = 0; i < keep; ++i) kept += probs[i];

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 namespace pagedattn::testing {
@@ -49,9 +50,10 @@ class GgufBuilder {
     return *this;
   }
 
-  // Writes the bytes (or their first `size` bytes) to a file in the test's temp dir; returns its path.
+  // Writes the bytes (or their first `size` bytes) to a file in the test's temp dir; returns its path. The
+  // process id in the name keeps tests that ctest runs in parallel from overwriting each other's files.
   std::string write(const std::string& name, size_t size = SIZE_MAX) const {
-    const std::string path = ::testing::TempDir() + name;
+    const std::string path = ::testing::TempDir() + "pagedattn_" + std::to_string(getpid()) + "_" + name;
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(std::min(size, bytes.size())));
     return path;

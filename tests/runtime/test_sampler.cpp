@@ -3,7 +3,10 @@
 // a seed reproduces the same tokens.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <vector>
 
 #include "pagedattn/error.h"
@@ -85,6 +88,32 @@ TEST(Sampler, TopKThenTopP) {
   // top_k = 3 leaves {1, 4, 2} with renormalized probabilities .51, .31, .19: top_p = 0.6 keeps {1, 4}.
   Sampler s({.temperature = 1.0f, .top_k = 3, .top_p = 0.6f, .seed = 9});
   expect_distribution(frequencies(s, kLogits, kDraws), softmax(kLogits, 1.0, {1, 4}), kDraws);
+}
+
+// A vocabulary large enough that the nucleus and top_k reach past the first sorted prefix the sampler
+// looks at (64 tokens): logits on a gentle slope, shuffled, so hundreds of tokens share the mass.
+TEST(Sampler, LargeVocabularyNucleusAndTopK) {
+  constexpr int kVocab = 2000;
+  std::vector<float> logits(kVocab);
+  std::vector<int> order(kVocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(1));
+  for (int i = 0; i < kVocab; ++i) logits[order[i]] = -0.004f * static_cast<float>(i);  // order[0] most likely
+  std::vector<int> all(kVocab);
+  std::iota(all.begin(), all.end(), 0);
+  const std::vector<double> p = softmax(logits, 1.0, all);
+  // The expected nucleus for top_p = 0.5: the most likely tokens until their mass reaches 0.5.
+  double mass = 0.0;
+  int nucleus = 0;
+  while (mass < 0.5) mass += p[order[nucleus++]];
+  ASSERT_GT(nucleus, 64);  // the sorted prefix must widen
+  std::vector<int> kept(order.begin(), order.begin() + nucleus);
+  constexpr int kDraws = 20000;
+  Sampler s({.temperature = 1.0f, .top_p = 0.5f, .seed = 21});
+  expect_distribution(frequencies(s, logits, kDraws), softmax(logits, 1.0, kept), kDraws);
+  std::vector<int> top100(order.begin(), order.begin() + 100);
+  Sampler k({.temperature = 1.0f, .top_k = 100, .seed = 22});
+  expect_distribution(frequencies(k, logits, kDraws), softmax(logits, 1.0, top100), kDraws);
 }
 
 TEST(Sampler, SeedReproducesTheSequence) {
