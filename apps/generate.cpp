@@ -141,6 +141,7 @@ int run_generate(const GenerateOptions& o) {
       if (out.finish == FinishReason::none) continue;
       if (stream) {
         std::fputc('\n', stdout);
+        std::fflush(stdout);
       } else {
         std::printf("--- [%zu] %s (%lld tokens, %s)\n%s\n", i, prompts[i].c_str(),
                     static_cast<long long>(out.num_generated), finish_reason_name(out.finish), texts[i].c_str());
