@@ -19,20 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+import chat_prompts  # scripts/, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
-PROMPTS = [
-    "What is paged attention?",
-    "Write a short poem about the sea.",
-    "Explain how a hash table works.",
-    "Give me three tips for learning to cook.",
-    "What is the difference between a list and a tuple in Python?",
-]
+PROMPTS = chat_prompts.PROMPTS[:5]
+chatml = chat_prompts.chatml
 NEW_TOKENS = 64
-
-
-def chatml(user):
-    return ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
 
 
 def our_logits(probe, model, sequences):

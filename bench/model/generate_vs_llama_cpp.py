@@ -21,32 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMPTS = [
-    "What is paged attention?",
-    "Write a short poem about the sea.",
-    "Explain how a hash table works.",
-    "Give me three tips for learning to cook.",
-    "What is the difference between a list and a tuple in Python?",
-    "Describe the water cycle.",
-    "Why is the sky blue?",
-    "Summarize the plot of Romeo and Juliet.",
-    "How do vaccines work?",
-    "Write a haiku about autumn leaves.",
-    "What are the benefits of regular exercise?",
-    "Explain recursion to a ten-year-old.",
-    "List five animals that live in the ocean.",
-    "How does a bicycle stay upright?",
-    "What is the capital of Australia and why?",
-    "Give a recipe for pancakes.",
-]
-
-
-def chatml(user):
-    # SmolLM2-Instruct's template with its default system message, as `pagedattn generate --chat` renders it.
-    return ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
-
-
+sys.path.insert(0, str(ROOT / "scripts"))
+from chat_prompts import PROMPTS, chatml  # noqa: E402
 def run_ours(cli, model, prompts, max_tokens, extra):
     with tempfile.TemporaryDirectory() as tmp:
         pfile, stats = Path(tmp) / "prompts.txt", Path(tmp) / "stats.json"
