@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -170,12 +171,13 @@ int run_generate(const GenerateOptions& o) {
 
 Command add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
+  const CLI::Range positive(1, std::numeric_limits<int32_t>::max());  // CLI::PositiveNumber prints doubles
   CLI::App* sub = app.add_subcommand("generate", "Generate text from prompts with a GGUF Llama-family model");
   sub->add_option("prompts", o->prompts, "prompt(s); several run together in one batch");
   sub->add_option("--prompts-file", o->prompts_file, "file with one prompt per line (added after PROMPT args)");
   sub->add_option("-m,--model", o->model, "GGUF model file (default: $PAGEDATTN_MODEL or " PAGEDATTN_DEFAULT_MODEL ")");
   sub->add_option("-n,--max-tokens", o->max_tokens, "new tokens per prompt at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive);
   sub->add_option("--temperature", o->temperature, "sampling temperature; 0 = greedy")
       ->capture_default_str()->check(CLI::Range(0.0f, 100.0f));
   sub->add_option("--top-p", o->top_p, "nucleus sampling: keep the most likely tokens up to this probability")
@@ -185,17 +187,18 @@ Command add_generate(CLI::App& app) {
   sub->add_option("--seed", o->seed, "random seed (prompt i draws from seed + i)")->capture_default_str();
   sub->add_flag("--chat", o->chat, "wrap each prompt in the model's chat template as a user message");
   sub->add_flag("--ignore-eos", o->ignore_eos, "generate max-tokens tokens even past end-of-generation tokens");
-  sub->add_option("--stop", o->stop, "stop string (repeatable): the text ends before it");
+  sub->add_option("--stop", o->stop, "stop string (repeatable): the text ends before it")
+      ->allow_extra_args(false);
   sub->add_option("--kv-memory", o->kv_memory_mib, "KV cache size in MiB")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive);
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype")
       ->capture_default_str()->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   sub->add_option("--block-size", o->block_size, "tokens per KV block")
       ->capture_default_str()->check(CLI::Range(1, 256));
   sub->add_option("--max-seqs", o->max_num_seqs, "sequences per step at most")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive);
   sub->add_option("--max-batched-tokens", o->max_batched_tokens, "new tokens per step at most (chunked prefill)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(positive);
   sub->add_flag("--no-prefix-caching", o->no_prefix_caching, "do not reuse cached KV blocks of common prefixes");
   sub->add_option("--stats-json", o->stats_json, "write the run's counters and times to this file as JSON");
   return [o] { return run_generate(*o); };

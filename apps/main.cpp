@@ -1,5 +1,5 @@
-// pagedattn: command-line entry point. Errors go to stderr; exit codes: 0 ok, 1 runtime error,
-// 2 bad usage or bad arguments (CLI11's own parse errors keep their codes).
+// pagedattn: command-line entry point. Errors go to stderr; exit codes: 0 ok (--help included), 1 runtime
+// error, 2 bad usage or bad arguments (CLI11's parse and validation errors included).
 #include <cstdio>
 #include <map>
 
@@ -17,7 +17,11 @@ int main(int argc, char** argv) {
   };
   add(pagedattn::cli::add_generate);
   add(pagedattn::cli::add_demo);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // prints the help or the error
+  }
   try {
     for (auto& [sub, run] : commands)
       if (sub->parsed()) return run();
