@@ -9,16 +9,18 @@ scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 jobs=$(nproc)
 
-echo "== build + ctest (optimized)" >&2
+phase() { echo "== [$((SECONDS - start)) s] $*" >&2; }
+
+phase "build + ctest (optimized)"
 scripts/build.sh
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-echo "== pip install . + pytest" >&2
+phase "pip install . + pytest"
 # The package as users get it (CPU-only here: the CUDA code was compiled above already).
 .venv/bin/python -m pip install -q --no-build-isolation . -C cmake.define.PAGEDATTN_CUDA=OFF
 .venv/bin/python -m pytest -q python/tests
 
-echo "== ctest under ASan + UBSan (CPU)" >&2
+phase "ctest under ASan + UBSan (CPU)"
 # Every CPU test but the EngineGeneration cases (the same generations repeated across engine configurations:
 # 6 minutes under the sanitizers; the engine's code runs there in EngineTest, Scheduler and Llama tests) and
 # the Python oracles of the model's numbers (2 minutes; the reader, dequantizer and forward they drive run
@@ -26,6 +28,7 @@ echo "== ctest under ASan + UBSan (CPU)" >&2
 cmake -S . -B build-asan -G Ninja -DPAGEDATTN_WERROR=ON -DPAGEDATTN_SANITIZE=ON -DPAGEDATTN_CUDA=OFF -DPAGEDATTN_SIMD_NATIVE_ONLY=ON \
   -DPAGEDATTN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPython3_EXECUTABLE="$PWD/.venv/bin/python"
 cmake --build build-asan -j "$jobs"
+phase "built under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'cuda|oracle' -E '^EngineGeneration\.'
 
