@@ -39,6 +39,9 @@ using VF = hn::Vec<DF>;
 // Fixed-width targets only (attention_kernel.cpp disables SVE/RVV): the tile and the reduction tree
 // are sized at compile time.
 constexpr size_t kLanes = hn::MaxLanes(DF());
+// Vector registers the accumulators of one pass may take: half of the register file (x86 before AVX-512
+// has 16, the others 32); the rest holds the weights, the loaded row and the compiler's temporaries.
+constexpr size_t kAccumulatorRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3 ? 8 : 16;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // pagedattn's 16-bit floats as Highway spells them (the same bits).
@@ -298,7 +301,11 @@ HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float*
                             const float* HWY_RESTRICT w, const RowT* const* rows, size_t count, size_t chunks) {
   const DF df;
   if constexpr (kChunks != 0) {
-    constexpr size_t kPart = kR >= 4 ? 16 / kR : kChunks, kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
+    // The widest part (whole chunk pairs, at least one) whose kR x kPart accumulators fit the register budget:
+    // a spill inside the loop over the tile's rows would cost a load and a store per FMA.
+    constexpr size_t kFit = kAccumulatorRegisters / kR / 2 * 2, kWidest = kFit < 2 ? 2 : kFit;
+    constexpr size_t kPart = kWidest < kChunks ? kWidest : kChunks;
+    constexpr size_t kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
     static_assert(kPart % 2 == 0 || kPart >= kChunks, "parts start on chunk pairs");
     AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, alpha, w, rows, count);
     if constexpr (kFirst + kCount < kChunks) AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, alpha, w, rows, count, chunks);
