@@ -3,7 +3,8 @@
 // this run). Each timing is the median over replays of a CUDA graph of `iters` calls, cycling over
 // enough copies of the cache that the working set is several times the L2. Writes a CSV for
 // bench/peers/peer_decode.py, which adds the peers (torch SDPA, gather+SDPA, FlashInfer) of the same run.
-//   bench_decode_cuda [--csv out.csv] [--iters 20] [--reps 15] [--quick] [--only INDEX]
+//   bench_decode_cuda [--csv out.csv] [--iters 20] [--reps 15] [--quick] [--only INDEX] [--shape B,ctx,Hq,Hkv,D,bs]...
+// --shape (repeatable) adds a shape of one's own to the table, e.g. to compare layouts of the same bytes.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -43,6 +44,14 @@ std::vector<Shape> shapes(bool quick) {
   return s;
 }
 
+Shape parse_shape(const std::string& text) {
+  Shape s{"custom"};
+  if (std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld,%ld,%ld", &s.B, &s.ctx, &s.Hq, &s.Hkv, &s.D, &s.bs) != 6 || s.B < 1 ||
+      s.ctx < 1 || s.Hkv < 1 || s.Hq % s.Hkv != 0 || s.bs < 1)
+    throw std::runtime_error("--shape " + text + ": expected B,ctx,Hq,Hkv,D,bs (positive, Hq a multiple of Hkv)");
+  return s;
+}
+
 // Device-to-device copy bandwidth, bytes read + written per second (as the peers' script measures it).
 double copy_bandwidth(cudaStream_t stream) {
   const size_t bytes = size_t{2} << 30;
@@ -63,6 +72,7 @@ int run(int argc, char** argv) {
   int iters = 20, reps = 15;
   bool quick = false;
   int only = -1;  // one shape (by its index in the table), e.g. under a profiler
+  std::vector<Shape> extra;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) csv_path = argv[++i];
@@ -70,7 +80,9 @@ int run(int argc, char** argv) {
     else if (arg == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (arg == "--quick") quick = true;
     else if (arg == "--only" && i + 1 < argc) only = std::atoi(argv[++i]);
-    else throw std::runtime_error("usage: bench_decode_cuda [--csv out.csv] [--iters N] [--reps N] [--quick] [--only INDEX]");
+    else if (arg == "--shape" && i + 1 < argc) extra.push_back(parse_shape(argv[++i]));
+    else throw std::runtime_error("usage: bench_decode_cuda [--csv out.csv] [--iters N] [--reps N] [--quick] [--only INDEX] "
+                                  "[--shape B,ctx,Hq,Hkv,D,bs]...");
   }
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
@@ -90,6 +102,7 @@ int run(int argc, char** argv) {
 
   std::vector<Shape> selected = shapes(quick);
   if (only >= 0) selected = {selected.at(static_cast<size_t>(only))};
+  selected.insert(selected.end(), extra.begin(), extra.end());
   for (const Shape& s : selected) {
     const int64_t pages_per_seq = (s.ctx + s.bs - 1) / s.bs, num_blocks = s.B * pages_per_seq;
     const double kv_bytes = 2.0 * s.B * s.ctx * s.Hkv * s.D * 2;

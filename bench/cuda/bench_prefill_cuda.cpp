@@ -185,7 +185,7 @@ int run(int argc, char** argv) {
     check_cuda_errors();
     t.push_back(time_graph([&](int) { paged_attention(r.args); }, iters, reps, stream));
     std::printf("%-28s %9.1f us\n", r.name, t.back());
-    if (csv) std::fprintf(csv, "mixed,%lld,%lld,%lld,%lld,%lld,%lld,0,%.3f,%s\n", (long long)B, (long long)kContext,
+    if (csv) std::fprintf(csv, "mixed,%lld,%lld,%lld,%lld,%lld,%lld,0,%.3f,\"%s\"\n", (long long)B, (long long)kContext,
                           (long long)kHq, (long long)kHkv, (long long)kD, (long long)kBlock, t.back(), r.name);
   }
   const int64_t bad = non_finite(mixed.out);
