@@ -1,0 +1,40 @@
+#!/bin/bash
+# One GPU-machine call that measures decode and prefill with every peer (bench/results/cuda_h200.md): the CUDA
+# tests, bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py, with FlashInfer's
+# JIT compiles running while the tests do. Everything is packed into $OUT/all.tgz (8 files at most come back).
+# Stage on the development machine (nvcc 13, as root) into the ignored folder .gpu/h200:
+#   cmake -S . -B build-sm90 -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a-real -DPAGEDATTN_BUILD_BENCH=ON
+#   cmake --build build-sm90 --target bench_decode_cuda bench_prefill_cuda test_cuda_attention test_prefill_cuda \
+#     test_split_planner test_kv_cache_cuda
+#   mkdir -p .gpu/h200/bin .gpu/h200/lib .gpu/h200/whl && ln -s ../.. .gpu/h200/tree
+#   cp the six binaries into .gpu/h200/bin; copy the shared libraries `ldd` lists that the GPU machine lacks
+#     (fmt, hwy, gomp, xxhash, cudart) into .gpu/h200/lib;
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
+#     -d .gpu/h200/whl flashinfer-python==0.6.8.post1 apache-tvm-ffi==0.1.12
+# then run, through the device tool with carry [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh
+set -u
+cd .gpu/h200
+o=/tmp/o; mkdir -p $o /tmp/fi_ready
+export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
+  FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=4
+export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(which nvcc)")")}
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site whl/*.whl > /dev/null 2>&1
+export PYTHONPATH=/tmp/site
+{ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv; date -u; } | tee $o/device.log
+P=tree/bench/peers
+python3 $P/flashinfer_warmup.py 128 > $o/fi128.log 2>&1 & w1=$!
+python3 $P/flashinfer_warmup.py 64 > $o/fi64.log 2>&1 & w2=$!
+timeout 500 python3 $P/flashinfer_prefill_warmup.py fa2 /tmp/fi_ready > $o/fi_fa2.log 2>&1 & w3=$!
+timeout 500 python3 $P/flashinfer_prefill_warmup.py fa3 /tmp/fi_ready > $o/fi_fa3.log 2>&1 & w4=$!
+for t in test_split_planner test_kv_cache_cuda test_cuda_attention test_prefill_cuda; do
+  timeout 200 bin/$t > $o/$t.log 2>&1; echo "$t rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/$t.log | tr '\n' ' ')"
+done
+timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
+timeout 90 bin/bench_prefill_cuda --csv $o/prefill_ours.csv > $o/prefill_bench.log 2>&1; echo "prefill bench rc=$?"
+wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
+timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
+echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
+wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
+timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1
+echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
+tar czf $OUT/all.tgz -C $o .
