@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -46,8 +47,9 @@ std::vector<Shape> shapes(bool quick) {
 
 Shape parse_shape(const std::string& text) {
   Shape s{"custom"};
-  if (std::sscanf(text.c_str(), "%ld,%ld,%ld,%ld,%ld,%ld", &s.B, &s.ctx, &s.Hq, &s.Hkv, &s.D, &s.bs) != 6 || s.B < 1 ||
-      s.ctx < 1 || s.Hkv < 1 || s.Hq % s.Hkv != 0 || s.bs < 1)
+  const int fields = std::sscanf(text.c_str(), "%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64,
+                                 &s.B, &s.ctx, &s.Hq, &s.Hkv, &s.D, &s.bs);
+  if (fields != 6 || s.B < 1 || s.ctx < 1 || s.Hkv < 1 || s.Hq % s.Hkv != 0 || s.bs < 1)
     throw std::runtime_error("--shape " + text + ": expected B,ctx,Hq,Hkv,D,bs (positive, Hq a multiple of Hkv)");
   return s;
 }

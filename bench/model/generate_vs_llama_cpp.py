@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from chat_prompts import PROMPTS, chatml  # noqa: E402
+
+
 def run_ours(cli, model, prompts, max_tokens, extra):
     with tempfile.TemporaryDirectory() as tmp:
         pfile, stats = Path(tmp) / "prompts.txt", Path(tmp) / "stats.json"
