@@ -49,7 +49,7 @@ Shape parse_shape(const std::string& text) {
   Shape s{"custom"};
   const int fields = std::sscanf(text.c_str(), "%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64 ",%" SCNd64,
                                  &s.B, &s.ctx, &s.Hq, &s.Hkv, &s.D, &s.bs);
-  if (fields != 6 || s.B < 1 || s.ctx < 1 || s.Hkv < 1 || s.Hq % s.Hkv != 0 || s.bs < 1)
+  if (fields != 6 || s.B < 1 || s.ctx < 1 || s.Hq < 1 || s.Hkv < 1 || s.Hq % s.Hkv != 0 || s.D < 1 || s.bs < 1)
     throw std::runtime_error("--shape " + text + ": expected B,ctx,Hq,Hkv,D,bs (positive, Hq a multiple of Hkv)");
   return s;
 }
