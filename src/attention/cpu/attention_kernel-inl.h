@@ -39,9 +39,10 @@ using VF = hn::Vec<DF>;
 // Fixed-width targets only (attention_kernel.cpp disables SVE/RVV): the tile and the reduction tree
 // are sized at compile time.
 constexpr size_t kLanes = hn::MaxLanes(DF());
-// Vector registers the accumulators of one pass may take: half of the register file (x86 before AVX-512
-// has 16, the others 32); the rest holds the weights, the loaded row and the compiler's temporaries.
-constexpr size_t kAccumulatorRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3 ? 8 : 16;
+// Vector registers of the target: x86 before AVX-512 has 16, the others 32. The accumulators of one V pass
+// may take half of them; the rest holds the weights, the loaded row and the compiler's temporaries.
+constexpr size_t kVectorRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3 ? 16 : 32;
+constexpr size_t kAccumulatorRegisters = kVectorRegisters / 2;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // pagedattn's 16-bit floats as Highway spells them (the same bits).
@@ -164,60 +165,102 @@ HWY_INLINE VF LoadChunk(const T* HWY_RESTRICT row, size_t c) {
   }
 }
 
-// Partial sums of q_j . k for the kR query vectors q_j = q + j * q_stride (f32, staged order), over
-// kChunks vectors of the head dim; k is a cache row of any storage type or a staged f32 row. Each K
-// vector is loaded (and converted) once for all kR. kChunks = 0: a runtime count, staged rows only.
-template <size_t kR, size_t kChunks, class RowT>
-HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const RowT* HWY_RESTRICT k, size_t chunks,
-                           VF (&out)[kR]) {
+// K rows a dot-product pass takes at once for kR query vectors: each query vector loaded then feeds kRows
+// FMAs. The most (a power of two dividing N) whose kRows x kR accumulators, two converted vectors per row
+// and the query vector fit the register file with two to spare.
+template <size_t kR>
+constexpr size_t ScoreRows() {
+  size_t rows = 1;
+  while (rows * 2 <= kLanes && (rows * 2) * (kR + 2) + 1 <= kVectorRegisters - 2) rows *= 2;
+  return rows;
+}
+
+// Partial sums of q_j . k_i for the kR query vectors q_j = q + j * q_stride (f32, staged order) and the
+// kRows rows k_i = rows[i], over kChunks vectors of the head dim; a row is a cache row of any storage type
+// or a staged f32 row. Each K vector is loaded (and converted) once for all kR query vectors and each
+// query vector once for all kRows rows. One row keeps two accumulators per query vector (even and odd
+// chunks) so that enough FMA chains are in flight. kChunks = 0: a runtime count, one staged row.
+template <size_t kRows, size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void DotPartial(const float* HWY_RESTRICT q, size_t q_stride, const RowT* const* rows, size_t chunks,
+                           VF (&out)[kRows][kR]) {
   const DF df;
-  VF even[kR], odd[kR];
-  for (size_t j = 0; j < kR; ++j) even[j] = odd[j] = hn::Zero(df);
+  constexpr size_t kSplit = kRows == 1 ? 2 : 1;
+  VF acc[kRows][kR][kSplit];
+  for (size_t i = 0; i < kRows; ++i)
+    for (size_t j = 0; j < kR; ++j)
+      for (size_t s = 0; s < kSplit; ++s) acc[i][j][s] = hn::Zero(df);
   if constexpr (kChunks != 0) {
     HWY_UNROLL(8)
     for (size_t c2 = 0; c2 < kChunks / 2; ++c2) {
-      VF lo, hi;
-      LoadPair(k, c2, lo, hi);
+      VF lo[kRows], hi[kRows];
+      for (size_t i = 0; i < kRows; ++i) LoadPair(rows[i], c2, lo[i], hi[i]);
       for (size_t j = 0; j < kR; ++j) {
-        even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + 2 * c2 * kLanes), lo, even[j]);
-        odd[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (2 * c2 + 1) * kLanes), hi, odd[j]);
+        const VF q_lo = hn::Load(df, q + j * q_stride + 2 * c2 * kLanes);
+        for (size_t i = 0; i < kRows; ++i) acc[i][j][0] = hn::MulAdd(q_lo, lo[i], acc[i][j][0]);
+        const VF q_hi = hn::Load(df, q + j * q_stride + (2 * c2 + 1) * kLanes);
+        for (size_t i = 0; i < kRows; ++i) acc[i][j][kSplit - 1] = hn::MulAdd(q_hi, hi[i], acc[i][j][kSplit - 1]);
       }
     }
     if constexpr (kChunks % 2 != 0) {
-      const VF last = LoadChunk(k, kChunks - 1);
-      for (size_t j = 0; j < kR; ++j) even[j] = hn::MulAdd(hn::Load(df, q + j * q_stride + (kChunks - 1) * kLanes), last, even[j]);
+      for (size_t i = 0; i < kRows; ++i) {
+        const VF last = LoadChunk(rows[i], kChunks - 1);
+        for (size_t j = 0; j < kR; ++j)
+          acc[i][j][0] = hn::MulAdd(hn::Load(df, q + j * q_stride + (kChunks - 1) * kLanes), last, acc[i][j][0]);
+      }
     }
   } else {
-    static_assert(std::is_same_v<RowT, float>, "the runtime head-dim path reads staged rows");
+    static_assert(kRows == 1 && std::is_same_v<RowT, float>, "the runtime head-dim path reads one staged row");
     for (size_t c = 0; c < chunks; ++c) {
-      const VF kc = hn::LoadU(df, k + c * kLanes);
+      const VF kc = hn::LoadU(df, rows[0] + c * kLanes);
       for (size_t j = 0; j < kR; ++j) {
-        VF& acc = c & 1 ? odd[j] : even[j];
-        acc = hn::MulAdd(hn::Load(df, q + j * q_stride + c * kLanes), kc, acc);
+        VF& a = acc[0][j][c & 1];
+        a = hn::MulAdd(hn::Load(df, q + j * q_stride + c * kLanes), kc, a);
       }
     }
   }
-  for (size_t j = 0; j < kR; ++j) out[j] = hn::Add(even[j], odd[j]);
+  for (size_t i = 0; i < kRows; ++i)
+    for (size_t j = 0; j < kR; ++j) out[i][j] = kSplit == 2 ? hn::Add(acc[i][j][0], acc[i][j][kSplit - 1]) : acc[i][j][0];
 }
 
-// Lane i of out[j] = q_j . rows[i] for kCount rows. Each level adds neighbouring lanes of two vectors and
-// packs both halves into one, so kCount vectors of partial sums become one vector of kCount sums.
-template <size_t kCount, size_t kR, size_t kChunks, class RowT>
-HWY_INLINE void ScoreTree(const float* HWY_RESTRICT q, size_t q_stride, const RowT* const* rows, size_t chunks,
-                          VF (&out)[kR]) {
-#if HWY_TARGET == HWY_SCALAR  // one lane: a tile is one position
-  static_assert(kCount == 1);
-  DotPartial<kR, kChunks>(q, q_stride, rows[0], chunks, out);
-#else
+#if HWY_TARGET != HWY_SCALAR  // one lane: a tile is one position, its score one dot product
+// Lane i of out = the sum of the lanes of vectors[i], for kCount stored vectors (kLanes apart). Each level
+// adds neighbouring lanes of two vectors and packs both halves into one, so kCount vectors of partial sums
+// become one vector of kCount sums with no per-score horizontal sum.
+template <size_t kCount>
+HWY_INLINE VF LaneSums(const float* HWY_RESTRICT vectors) {
+  const DF df;
   if constexpr (kCount == 1) {
-    DotPartial<kR, kChunks>(q, q_stride, rows[0], chunks, out);
+    return hn::Load(df, vectors);
   } else {
-    const DF df;
-    VF lo[kR], hi[kR];
-    ScoreTree<kCount / 2, kR, kChunks>(q, q_stride, rows, chunks, lo);
-    ScoreTree<kCount / 2, kR, kChunks>(q, q_stride, rows + kCount / 2, chunks, hi);
-    for (size_t j = 0; j < kR; ++j) out[j] = hn::Add(hn::ConcatEven(df, hi[j], lo[j]), hn::ConcatOdd(df, hi[j], lo[j]));
+    const VF lo = LaneSums<kCount / 2>(vectors), hi = LaneSums<kCount / 2>(vectors + kCount / 2 * kLanes);
+    return hn::Add(hn::ConcatEven(df, hi, lo), hn::ConcatOdd(df, hi, lo));
   }
+}
+#endif
+
+// Lane i of out[j] = q_j . rows[i] for the tile's kLanes rows. The rows are walked in a loop that is not
+// unrolled, their partial sums parked in `partials` ([kR][kLanes][kLanes] floats, aligned): fully unrolled,
+// the compiler interleaves the rows, converts all of them up front and spills them (x86 before AVX-512 has
+// 16 vector registers). A row's loads then stay next to its FMAs.
+template <size_t kR, size_t kChunks, class RowT>
+HWY_INLINE void ScoreTile(const float* HWY_RESTRICT q, size_t q_stride, const RowT* const* rows, size_t chunks,
+                          float* HWY_RESTRICT partials, VF (&out)[kR]) {
+#if HWY_TARGET == HWY_SCALAR  // one lane: a tile is one position
+  (void)partials;
+  VF sums[1][kR];
+  DotPartial<1, kR, kChunks>(q, q_stride, rows, chunks, sums);
+  for (size_t j = 0; j < kR; ++j) out[j] = sums[0][j];
+#else
+  const DF df;
+  constexpr size_t kRows = kChunks != 0 ? ScoreRows<kR>() : 1;
+#pragma GCC unroll 1
+  for (size_t i = 0; i < kLanes; i += kRows) {
+    VF sums[kRows][kR];
+    DotPartial<kRows, kR, kChunks>(q, q_stride, rows + i, chunks, sums);
+    for (size_t r = 0; r < kRows; ++r)
+      for (size_t j = 0; j < kR; ++j) hn::Store(sums[r][j], df, partials + (j * kLanes + i + r) * kLanes);
+  }
+  for (size_t j = 0; j < kR; ++j) out[j] = LaneSums<kLanes>(partials + j * kLanes * kLanes);
 #endif
 }
 
@@ -373,45 +416,54 @@ class ScratchCarver {
   char* next_;
 };
 
-// Pages are scattered, so hardware prefetchers cannot run ahead across them. The next tile's K and V lines
-// are requested into L2 while this tile is computed, spread evenly over its steps (a burst would fill the
-// core's miss buffers and stall the computation). Measured on Zen 4 (bench_decode, f32 B=16 ctx=4096):
-// L2 prefetches halve the time; L1 prefetches (hwy::Prefetch, prefetcht0) are no better than none.
+// Pages are scattered, so hardware prefetchers cannot run ahead across them. The next tile's K and V rows
+// are requested into L2 while this tile is computed, in the order the next tile will read them (per head:
+// its K rows, then its V rows) and spread evenly over this tile's steps (a burst would fill the core's miss
+// buffers and stall the computation). Measured on Zen 4 (bench_decode, f32 B=16 ctx=4096): L2 prefetches
+// halve the time; L1 prefetches (hwy::Prefetch, prefetcht0) are no better than none.
 class PrefetchCursor {
  public:
+  // tokens[i]: element offset of token i's first head of the item in either cache; the array must outlive
+  // the tile. `steps`: how many step() calls the current tile makes.
   template <class T>
-  void reset(const T* key_cache, const T* value_cache, const int64_t* tokens, size_t count, size_t token_lines,
-             size_t steps) {
-    for (size_t i = 0; i < count; ++i) {
-      bases_[2 * i] = reinterpret_cast<const char*>(key_cache + tokens[i]);
-      bases_[2 * i + 1] = reinterpret_cast<const char*>(value_cache + tokens[i]);
-    }
-    num_bases_ = 2 * count;
-    token_bytes_ = token_lines * 64;
-    per_step_ = (num_bases_ * token_lines + steps - 1) / std::max<size_t>(steps, 1);
-    base_ = 0;
-    offset_ = 0;
+  void reset(const T* key_cache, const T* value_cache, const int64_t* tokens, size_t count, size_t heads,
+             size_t head_dim, size_t steps) {
+    caches_[0] = reinterpret_cast<const char*>(key_cache);
+    caches_[1] = reinterpret_cast<const char*>(value_cache);
+    tokens_ = tokens;
+    count_ = count;
+    elem_bytes_ = sizeof(T);
+    row_bytes_ = head_dim * sizeof(T);
+    num_rows_ = heads * 2 * count;
+    per_step_ = (num_rows_ + steps - 1) / std::max<size_t>(steps, 1);
+    row_ = token_ = segment_ = 0;
   }
-  void step() { issue(per_step_); }
-  void finish() { issue(~size_t{0}); }
+  void step() { issue(std::min(row_ + per_step_, num_rows_)); }
+  void finish() { issue(num_rows_); }
 
  private:
-  void issue(size_t lines) {
-    for (; lines != 0 && base_ < num_bases_; --lines) {
+  // Rows [row_, end) in reading order: segment s = head s / 2, K or V by s % 2; then the tile's tokens.
+  void issue(size_t end) {
+    for (; row_ < end; ++row_) {
+      const char* row = caches_[segment_ & 1] + static_cast<size_t>(tokens_[token_]) * elem_bytes_ +
+                        (segment_ >> 1) * row_bytes_;
+      if (++token_ == count_) {
+        token_ = 0;
+        ++segment_;
+      }
+      const uintptr_t last = reinterpret_cast<uintptr_t>(row) + row_bytes_ - 1;
+      for (uintptr_t line = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63}; line <= last; line += 64) {
 #if HWY_COMPILER_GCC  // includes clang
-      __builtin_prefetch(bases_[base_] + offset_, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
+        __builtin_prefetch(reinterpret_cast<const void*>(line), /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
 #else
-      hwy::Prefetch(bases_[base_] + offset_);
+        hwy::Prefetch(reinterpret_cast<const void*>(line));
 #endif
-      offset_ += 64;
-      if (offset_ == token_bytes_) {
-        offset_ = 0;
-        ++base_;
       }
     }
   }
-  const char* bases_[2 * kLanes] = {};
-  size_t num_bases_ = 0, token_bytes_ = 64, per_step_ = 0, base_ = 0, offset_ = 0;
+  const char* caches_[2] = {};
+  const int64_t* tokens_ = nullptr;
+  size_t count_ = 1, elem_bytes_ = 1, row_bytes_ = 0, num_rows_ = 0, per_step_ = 0, row_ = 0, token_ = 0, segment_ = 0;
 };
 
 // Calls f(std::integral_constant<size_t, kB>, r, count) for vectors [r, r + kB) of [begin, end): blocks of
@@ -452,12 +504,13 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
 
   // Scratch: q and o [R][Dp], weights and lane sums of weights [R][N], the K and V tiles of one head
   // [N][Dp], per-vector m, l, alpha and the number of positions of the current tile that the vector sees,
-  // per row the same.
+  // per row the same, and the partial dot products of one pass over a tile [kR][N][N].
   const size_t vec_floats = static_cast<size_t>(R) * Dp, nR = static_cast<size_t>(R);
   const size_t tile_floats = kStaged ? kLanes * Dp : 0;
   ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + 2 * ScratchCarver::bytes(nR * kLanes, 4) +
                         2 * ScratchCarver::bytes(tile_floats, 4) + 4 * ScratchCarver::bytes(nR, 4) +
-                        ScratchCarver::bytes(static_cast<size_t>(rows), 8));
+                        ScratchCarver::bytes(static_cast<size_t>(rows), 8) +
+                        ScratchCarver::bytes(kR * kLanes * kLanes, 4));
   float* q = scratch.take<float>(vec_floats);
   float* o = scratch.take<float>(vec_floats);
   float* w = scratch.take<float>(nR * kLanes);
@@ -469,6 +522,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   float* alpha = scratch.take<float>(nR);
   int32_t* visible_count = scratch.take<int32_t>(nR);
   int64_t* row_visible = scratch.take<int64_t>(static_cast<size_t>(rows));  // per row, for the current tile
+  float* row_sums = scratch.take<float>(kR * kLanes * kLanes);
 
   for (int64_t r = 0; r < R; ++r) {
     const T* src = element_ptr<const T>(p.query, p.query_strides, vector_index(p, it, r));
@@ -487,8 +541,6 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
     for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
-  // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
-  const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
   const size_t steps_per_tile = static_cast<size_t>(heads) * 2 * static_cast<size_t>((per_head + kR - 1) / kR);
   PrefetchCursor prefetch;
@@ -510,7 +562,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
       row_visible[j] = std::clamp<int64_t>(seq.limit(p, it.row_begin + j) - t0 + 1, 0, static_cast<int64_t>(n));
       v_count = std::max(v_count, static_cast<size_t>(row_visible[j]));
     }
-    prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
+    prefetch.reset(key_cache, value_cache, next_tokens, next_n, static_cast<size_t>(heads), D, steps_per_tile);
 
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t r_begin = h * per_head, r_end = r_begin + per_head;
@@ -523,7 +575,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
           constexpr size_t kB = decltype(block)::value;
           prefetch.step();
           VF s[kB];
-          ScoreTree<kLanes, kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, s);
+          ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, row_sums, s);
           for (size_t b = 0; b < kB; ++b)
             SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
                           alpha[r + b], w + (r + b) * kLanes);
