@@ -416,54 +416,45 @@ class ScratchCarver {
   char* next_;
 };
 
-// Pages are scattered, so hardware prefetchers cannot run ahead across them. The next tile's K and V rows
-// are requested into L2 while this tile is computed, in the order the next tile will read them (per head:
-// its K rows, then its V rows) and spread evenly over this tile's steps (a burst would fill the core's miss
-// buffers and stall the computation). Measured on Zen 4 (bench_decode, f32 B=16 ctx=4096): L2 prefetches
-// halve the time; L1 prefetches (hwy::Prefetch, prefetcht0) are no better than none.
+// Pages are scattered, so hardware prefetchers cannot run ahead across them. The next tile's K and V lines
+// are requested into L2 while this tile is computed, spread evenly over its steps (a burst would fill the
+// core's miss buffers and stall the computation). Measured on Zen 4 (bench_decode, f32 B=16 ctx=4096):
+// L2 prefetches halve the time; L1 prefetches (hwy::Prefetch, prefetcht0) are no better than none.
 class PrefetchCursor {
  public:
-  // tokens[i]: element offset of token i's first head of the item in either cache; the array must outlive
-  // the tile. `steps`: how many step() calls the current tile makes.
   template <class T>
-  void reset(const T* key_cache, const T* value_cache, const int64_t* tokens, size_t count, size_t heads,
-             size_t head_dim, size_t steps) {
-    caches_[0] = reinterpret_cast<const char*>(key_cache);
-    caches_[1] = reinterpret_cast<const char*>(value_cache);
-    tokens_ = tokens;
-    count_ = count;
-    elem_bytes_ = sizeof(T);
-    row_bytes_ = head_dim * sizeof(T);
-    num_rows_ = heads * 2 * count;
-    per_step_ = (num_rows_ + steps - 1) / std::max<size_t>(steps, 1);
-    row_ = token_ = segment_ = 0;
+  void reset(const T* key_cache, const T* value_cache, const int64_t* tokens, size_t count, size_t token_lines,
+             size_t steps) {
+    for (size_t i = 0; i < count; ++i) {
+      bases_[2 * i] = reinterpret_cast<const char*>(key_cache + tokens[i]);
+      bases_[2 * i + 1] = reinterpret_cast<const char*>(value_cache + tokens[i]);
+    }
+    num_bases_ = 2 * count;
+    token_bytes_ = token_lines * 64;
+    per_step_ = (num_bases_ * token_lines + steps - 1) / std::max<size_t>(steps, 1);
+    base_ = 0;
+    offset_ = 0;
   }
-  void step() { issue(std::min(row_ + per_step_, num_rows_)); }
-  void finish() { issue(num_rows_); }
+  void step() { issue(per_step_); }
+  void finish() { issue(~size_t{0}); }
 
  private:
-  // Rows [row_, end) in reading order: segment s = head s / 2, K or V by s % 2; then the tile's tokens.
-  void issue(size_t end) {
-    for (; row_ < end; ++row_) {
-      const char* row = caches_[segment_ & 1] + static_cast<size_t>(tokens_[token_]) * elem_bytes_ +
-                        (segment_ >> 1) * row_bytes_;
-      if (++token_ == count_) {
-        token_ = 0;
-        ++segment_;
-      }
-      const uintptr_t last = reinterpret_cast<uintptr_t>(row) + row_bytes_ - 1;
-      for (uintptr_t line = reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63}; line <= last; line += 64) {
+  void issue(size_t lines) {
+    for (; lines != 0 && base_ < num_bases_; --lines) {
 #if HWY_COMPILER_GCC  // includes clang
-        __builtin_prefetch(reinterpret_cast<const void*>(line), /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
+      __builtin_prefetch(bases_[base_] + offset_, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
 #else
-        hwy::Prefetch(reinterpret_cast<const void*>(line));
+      hwy::Prefetch(bases_[base_] + offset_);
 #endif
+      offset_ += 64;
+      if (offset_ == token_bytes_) {
+        offset_ = 0;
+        ++base_;
       }
     }
   }
-  const char* caches_[2] = {};
-  const int64_t* tokens_ = nullptr;
-  size_t count_ = 1, elem_bytes_ = 1, row_bytes_ = 0, num_rows_ = 0, per_step_ = 0, row_ = 0, token_ = 0, segment_ = 0;
+  const char* bases_[2 * kLanes] = {};
+  size_t num_bases_ = 0, token_bytes_ = 64, per_step_ = 0, base_ = 0, offset_ = 0;
 };
 
 // Calls f(std::integral_constant<size_t, kB>, r, count) for vectors [r, r + kB) of [begin, end): blocks of
@@ -542,6 +533,8 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
     for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
   // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
+  // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
+  const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   const size_t steps_per_tile = static_cast<size_t>(heads) * 2 * static_cast<size_t>((per_head + kR - 1) / kR);
   PrefetchCursor prefetch;
 
@@ -562,7 +555,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
       row_visible[j] = std::clamp<int64_t>(seq.limit(p, it.row_begin + j) - t0 + 1, 0, static_cast<int64_t>(n));
       v_count = std::max(v_count, static_cast<size_t>(row_visible[j]));
     }
-    prefetch.reset(key_cache, value_cache, next_tokens, next_n, static_cast<size_t>(heads), D, steps_per_tile);
+    prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
 
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t r_begin = h * per_head, r_end = r_begin + per_head;
