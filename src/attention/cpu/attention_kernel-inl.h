@@ -270,12 +270,12 @@ constexpr float kRescaleSlack = 8.0f;
 
 // Online-softmax update of one query vector with the scores of a tile whose first `visible` lanes it may
 // see. m is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums of weights
-// (reduced once at the end), w receives exp(s - m) (0 on masked lanes) and alpha the factor that rescales
-// the vector's output (1 unless m moved). A vector that sees nothing of the tile keeps its state.
-HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float& alpha,
-                              float* HWY_RESTRICT w) {
+// (reduced once at the end), w receives exp(s - m) (0 on masked lanes). When m moves, the vector's output
+// o (o_floats, aligned) is rescaled here, so the V pass never has to (m rarely moves: see kRescaleSlack).
+// A vector that sees nothing of the tile keeps its state.
+HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float* HWY_RESTRICT w,
+                              float* HWY_RESTRICT o, size_t o_floats) {
   const DF df;
-  alpha = 1.0f;
   if (visible == 0) {
     hn::Store(hn::Zero(df), df, w);
     return;
@@ -284,8 +284,9 @@ HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRIC
   VF sums = hn::Load(df, l_lanes);
   if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
     const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
-    alpha = std::exp(m - m_new);  // 0 on the first tile
-    sums = hn::Mul(sums, hn::Set(df, alpha));
+    const VF alpha = hn::Set(df, std::exp(m - m_new));  // 0 on the first tile
+    sums = hn::Mul(sums, alpha);
+    for (size_t i = 0; i < o_floats; i += kLanes) hn::Store(hn::Mul(hn::Load(df, o + i), alpha), df, o + i);
     m = m_new;
   }
   const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
@@ -296,8 +297,8 @@ HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRIC
 // Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
 // plus, when it ends the head dim and kChunks is odd, the single last chunk.
 template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT>
-HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
-                                const float* HWY_RESTRICT w, const RowT* const* rows, size_t count) {
+HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
+                                const RowT* const* rows, size_t count) {
   const DF df;
   constexpr size_t kPairs = (kFirst + kCount <= kChunks / 2 * 2 ? kCount : kCount - 1) / 2;
   constexpr bool kLast = kFirst + 2 * kPairs < kFirst + kCount;  // the odd last chunk of the head dim
@@ -306,11 +307,6 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
   for (size_t j = 0; j < kR; ++j) {
     HWY_UNROLL(16)
     for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Load(df, o + j * o_stride + (kFirst + c) * kLanes);
-    if (alpha[j] != 1.0f) {
-      const VF valpha = hn::Set(df, alpha[j]);
-      HWY_UNROLL(16)
-      for (size_t c = 0; c < kCount; ++c) acc[j][c] = hn::Mul(acc[j][c], valpha);
-    }
   }
   for (size_t i = 0; i < count; ++i) {
     VF wi[kR];
@@ -335,13 +331,13 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
   }
 }
 
-// o_j = alpha[j] * o_j + sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
+// o_j += sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
 // weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
 // walked in parts of kPart chunks so that kR x kPart accumulators fit in registers; each V vector is
 // loaded (and converted) once for all kR vectors.
 template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0>
-HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT alpha,
-                            const float* HWY_RESTRICT w, const RowT* const* rows, size_t count, size_t chunks) {
+HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
+                            const RowT* const* rows, size_t count, size_t chunks) {
   const DF df;
   if constexpr (kChunks != 0) {
     // The widest part (whole chunk pairs, at least one) whose kR x kPart accumulators fit the register budget:
@@ -350,13 +346,12 @@ HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float*
     constexpr size_t kPart = kWidest < kChunks ? kWidest : kChunks;
     constexpr size_t kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
     static_assert(kPart % 2 == 0 || kPart >= kChunks, "parts start on chunk pairs");
-    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, alpha, w, rows, count);
-    if constexpr (kFirst + kCount < kChunks) AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, alpha, w, rows, count, chunks);
+    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, w, rows, count);
+    if constexpr (kFirst + kCount < kChunks) AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, w, rows, count, chunks);
   } else {
     static_assert(kR == 1 && std::is_same_v<RowT, float>, "the runtime head-dim path: one vector, staged rows");
-    const VF valpha = hn::Set(df, alpha[0]);
     for (size_t c = 0; c < chunks; ++c) {
-      VF a = hn::Mul(hn::Load(df, o + c * kLanes), valpha);
+      VF a = hn::Load(df, o + c * kLanes);
       VF b = hn::Zero(df);
       size_t i = 0;
       for (; i + 1 < count; i += 2) {
@@ -494,12 +489,12 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   const SeqView seq(p, it.seq);
 
   // Scratch: q and o [R][Dp], weights and lane sums of weights [R][N], the K and V tiles of one head
-  // [N][Dp], per-vector m, l, alpha and the number of positions of the current tile that the vector sees,
+  // [N][Dp], per-vector m, l and the number of positions of the current tile that the vector sees,
   // per row the same, and the partial dot products of one pass over a tile [kR][N][N].
   const size_t vec_floats = static_cast<size_t>(R) * Dp, nR = static_cast<size_t>(R);
   const size_t tile_floats = kStaged ? kLanes * Dp : 0;
   ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + 2 * ScratchCarver::bytes(nR * kLanes, 4) +
-                        2 * ScratchCarver::bytes(tile_floats, 4) + 4 * ScratchCarver::bytes(nR, 4) +
+                        2 * ScratchCarver::bytes(tile_floats, 4) + 3 * ScratchCarver::bytes(nR, 4) +
                         ScratchCarver::bytes(static_cast<size_t>(rows), 8) +
                         ScratchCarver::bytes(kR * kLanes * kLanes, 4));
   float* q = scratch.take<float>(vec_floats);
@@ -510,7 +505,6 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   float* v_tile = scratch.take<float>(tile_floats);
   float* m = scratch.take<float>(nR);
   float* l = scratch.take<float>(nR);
-  float* alpha = scratch.take<float>(nR);
   int32_t* visible_count = scratch.take<int32_t>(nR);
   int64_t* row_visible = scratch.take<int64_t>(static_cast<size_t>(rows));  // per row, for the current tile
   float* row_sums = scratch.take<float>(kR * kLanes * kLanes);
@@ -571,13 +565,13 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
           ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, row_sums, s);
           for (size_t b = 0; b < kB; ++b)
             SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
-                          alpha[r + b], w + (r + b) * kLanes);
+                          w + (r + b) * kLanes, o + (r + b) * Dp, Dp);
         };
         ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
         auto vpass = [&](auto block, int64_t r, size_t count) {
           constexpr size_t kB = decltype(block)::value;
           prefetch.step();
-          AccumulateV<kB, kChunks>(o + r * Dp, Dp, alpha + r, w + r * kLanes, v_rows, count, chunks);
+          AccumulateV<kB, kChunks>(o + r * Dp, Dp, w + r * kLanes, v_rows, count, chunks);
         };
         ForEachBlock<kR>(r_begin, r_end, visible_count, vpass);
       };
