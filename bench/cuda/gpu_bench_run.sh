@@ -1,17 +1,10 @@
 #!/bin/bash
-# One GPU-machine call that measures decode and prefill with every peer (bench/results/cuda_h200.md): the CUDA
-# tests, bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py, with FlashInfer's
-# JIT compiles running while the tests do. Everything is packed into $OUT/all.tgz (8 files at most come back).
-# Stage on the development machine (nvcc 13, as root) into the ignored folder .gpu/h200:
-#   cmake -S . -B build-sm90 -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a-real -DPAGEDATTN_BUILD_BENCH=ON
-#   cmake --build build-sm90 --target bench_decode_cuda bench_prefill_cuda test_cuda_attention test_prefill_cuda \
-#     test_split_planner test_kv_cache_cuda
-#   mkdir -p .gpu/h200/bin .gpu/h200/lib .gpu/h200/whl && ln -s ../.. .gpu/h200/tree
-#   cp the six binaries into .gpu/h200/bin; copy the shared libraries `ldd` lists that the GPU machine lacks
-#     (fmt, hwy, gomp, xxhash, cudart) into .gpu/h200/lib;
-#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \
-#     -d .gpu/h200/whl flashinfer-python==0.6.8.post1 apache-tvm-ffi==0.1.12
-# then run, through the device tool with carry [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh
+# One GPU-machine call that checks and measures the CUDA kernels (bench/results/cuda_h200.md): the CUDA tests,
+# bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py (FlashInfer's JIT compiles
+# run while the tests do), then compute-sanitizer memcheck and racecheck on both kernels' tests. Stage first on
+# the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
+# [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
+# back); the summary lines and both tables are printed. About 6 minutes of device time on a cold machine.
 set -u
 cd .gpu/h200
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
@@ -37,4 +30,14 @@ echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
 wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
 timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1
 echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
+# Sanitizers (after the timings), on the tests of every dtype, the error paths, the graph replays and the
+# ragged and mixed batches (the 16k/32k-token cases would take minutes under them).
+sanitize() {  # tool binary filter
+  timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2.log" 2>&1
+  echo "$1 $2 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2.log" | tr '\n' ' ')"
+}
+sanitize memcheck test_cuda_attention 'Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
+sanitize racecheck test_cuda_attention 'Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
+sanitize memcheck test_prefill_cuda 'Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
+sanitize racecheck test_prefill_cuda 'Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays'
 tar czf $OUT/all.tgz -C $o .
