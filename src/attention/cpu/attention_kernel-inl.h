@@ -284,9 +284,11 @@ HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRIC
   VF sums = hn::Load(df, l_lanes);
   if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
     const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
-    const VF alpha = hn::Set(df, std::exp(m - m_new));  // 0 on the first tile
-    sums = hn::Mul(sums, alpha);
-    for (size_t i = 0; i < o_floats; i += kLanes) hn::Store(hn::Mul(hn::Load(df, o + i), alpha), df, o + i);
+    if (m != kNegInf) {  // before the first visible tile the sums and the output are still zero
+      const VF alpha = hn::Set(df, std::exp(m - m_new));
+      sums = hn::Mul(sums, alpha);
+      for (size_t i = 0; i < o_floats; i += kLanes) hn::Store(hn::Mul(hn::Load(df, o + i), alpha), df, o + i);
+    }
     m = m_new;
   }
   const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
@@ -526,9 +528,9 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
     for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
-  // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
+  // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
   const size_t steps_per_tile = static_cast<size_t>(heads) * 2 * static_cast<size_t>((per_head + kR - 1) / kR);
   PrefetchCursor prefetch;
 
