@@ -437,13 +437,19 @@ class PrefetchCursor {
 
  private:
   void issue(size_t lines) {
-    for (; lines != 0 && base_ < num_bases_; --lines) {
+    while (lines != 0 && base_ < num_bases_) {
+      // The rest of the current run, or `lines` of it, in a loop whose state stays in registers.
+      const size_t take = std::min(lines, (token_bytes_ - offset_) / 64);
+      const char* line = bases_[base_] + offset_;
+      for (size_t i = 0; i < take; ++i, line += 64) {
 #if HWY_COMPILER_GCC  // includes clang
-      __builtin_prefetch(bases_[base_] + offset_, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
+        __builtin_prefetch(line, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
 #else
-      hwy::Prefetch(bases_[base_] + offset_);
+        hwy::Prefetch(line);
 #endif
-      offset_ += 64;
+      }
+      lines -= take;
+      offset_ += take * 64;
       if (offset_ == token_bytes_) {
         offset_ = 0;
         ++base_;
@@ -522,7 +528,13 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   const T* key_cache = static_cast<const T*>(p.key_cache);
   const T* value_cache = static_cast<const T*>(p.value_cache);
   const int64_t first_head = int64_t{it.head_begin} * p.head_dim;
-  auto token_offset = [&](int64_t pos) { return (int64_t{seq.table[pos / bs]} * bs + pos % bs) * HkvD + first_head; };
+  // Cache offsets of the item's positions in order: one division, then a walk through the pages.
+  int64_t walk_page = it.kv_begin / bs, walk_slot = it.kv_begin % bs;
+  auto next_token_offset = [&] {
+    const int64_t offset = (int64_t{seq.table[walk_page]} * bs + walk_slot) * HkvD + first_head;
+    if (++walk_slot == bs) walk_slot = 0, ++walk_page;
+    return offset;
+  };
   // Converts head h of the tile's first `count` tokens into an f32 tile [N][Dp] that stays in L1 while
   // the head's query vectors pass over it (the lines come from L2, prefetched during the previous tile).
   auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
@@ -536,13 +548,13 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
 
   int64_t tokens[kLanes] = {}, next_tokens[kLanes] = {};
   size_t next_n = static_cast<size_t>(std::min<int64_t>(kLanes, it.kv_end - it.kv_begin));
-  for (size_t i = 0; i < next_n; ++i) next_tokens[i] = token_offset(it.kv_begin + static_cast<int64_t>(i));
+  for (size_t i = 0; i < next_n; ++i) next_tokens[i] = next_token_offset();
 
   for (int64_t t0 = it.kv_begin; t0 < it.kv_end; t0 += kLanes) {
     const size_t n = next_n;
     std::copy(next_tokens, next_tokens + n, tokens);
     next_n = static_cast<size_t>(std::clamp<int64_t>(it.kv_end - t0 - kLanes, 0, kLanes));
-    for (size_t i = 0; i < next_n; ++i) next_tokens[i] = token_offset(t0 + kLanes + static_cast<int64_t>(i));
+    for (size_t i = 0; i < next_n; ++i) next_tokens[i] = next_token_offset();
 
     // How much of the tile each row sees (causal rows of a prefill tile see less); V rows past the
     // furthest one are never read.
