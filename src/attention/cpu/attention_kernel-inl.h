@@ -1,8 +1,8 @@
 // Per-instruction-set SIMD code of the CPU attention kernel; attention_kernel.cpp includes it once per
 // Highway target (foreach_target.h) and dispatches at run time.
 //
-// Decomposition: one work item = (sequence, KV heads, query rows, KV range), walked in tiles of kTile
-// positions (one or more vectors of N = f32 lanes). Per tile and KV head, four query vectors at a time (GQA group members, rows of a
+// Decomposition: one work item = (sequence, KV heads, query rows, KV range), walked in tiles of N = f32
+// lanes positions. Per tile and KV head, four query vectors at a time (GQA group members, rows of a
 // prefill tile) share every K and V vector loaded and converted to f32; the N scores of a query vector
 // come out of one ConcatEven/ConcatOdd reduction tree (no per-score horizontal sum) and feed an online
 // softmax; the V rows are accumulated into f32 outputs held in registers. The next tile's lines are
@@ -43,12 +43,6 @@ constexpr size_t kLanes = hn::MaxLanes(DF());
 // may take half of them; the rest holds the weights, the loaded row and the compiler's temporaries.
 constexpr size_t kVectorRegisters = HWY_ARCH_X86 && HWY_TARGET > HWY_AVX3 ? 16 : 32;
 constexpr size_t kAccumulatorRegisters = kVectorRegisters / 2;
-// Positions per tile: 16 on every SIMD target (one vector of scores per query vector on 512-bit targets,
-// two on 256-bit ones), so that a tile's fixed costs (row pointers, the softmax bookkeeping, each V part's
-// accumulator loads and stores, the loop set-ups) are spread over 16 positions: on AVX2, 8-position tiles
-// took 4-7% longer for bf16/f16 (bench_kernel_compute; f32 the same).
-constexpr size_t kTileVectors = HWY_TARGET == HWY_SCALAR || kLanes >= 16 ? 1 : 16 / kLanes;
-constexpr size_t kTile = kTileVectors * kLanes;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // pagedattn's 16-bit floats as Highway spells them (the same bits).
@@ -274,30 +268,22 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT q, size_t q_stride, const Ro
 // e^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
 constexpr float kRescaleSlack = 8.0f;
 
-// Online-softmax update of one query vector with the scores s of a tile (kTileVectors vectors) whose first
-// `visible` positions it may see. m is a reference max (within kRescaleSlack of the true one), l_lanes the
-// per-lane sums of weights (one vector, reduced once at the end), w receives the tile's exp(s - m) (0 on
-// masked positions). When m moves, the vector's output o (o_floats, aligned) is rescaled here, so the V
-// pass never has to (m rarely moves: see kRescaleSlack). A vector that sees nothing of the tile keeps its
-// state.
-HWY_INLINE void SoftmaxUpdate(VF (&s)[kTileVectors], size_t visible, float& m, float* HWY_RESTRICT l_lanes,
-                              float* HWY_RESTRICT w, float* HWY_RESTRICT o, size_t o_floats) {
+// Online-softmax update of one query vector with the scores of a tile whose first `visible` lanes it may
+// see. m is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums of weights
+// (reduced once at the end), w receives exp(s - m) (0 on masked lanes). When m moves, the vector's output
+// o (o_floats, aligned) is rescaled here, so the V pass never has to (m rarely moves: see kRescaleSlack).
+// A vector that sees nothing of the tile keeps its state.
+HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float* HWY_RESTRICT w,
+                              float* HWY_RESTRICT o, size_t o_floats) {
   const DF df;
   if (visible == 0) {
-    for (size_t v = 0; v < kTileVectors; ++v) hn::Store(hn::Zero(df), df, w + v * kLanes);
+    hn::Store(hn::Zero(df), df, w);
     return;
   }
-  if (visible < kTile) {
-    for (size_t v = 0; v < kTileVectors; ++v) {
-      const size_t lanes = visible > v * kLanes ? std::min(visible - v * kLanes, kLanes) : 0;
-      s[v] = hn::IfThenElse(hn::FirstN(df, lanes), s[v], hn::Set(df, kNegInf));
-    }
-  }
-  VF s_max = s[0];
-  for (size_t v = 1; v < kTileVectors; ++v) s_max = hn::Max(s_max, s[v]);
+  if (visible < kLanes) s = hn::IfThenElse(hn::FirstN(df, visible), s, hn::Set(df, kNegInf));
   VF sums = hn::Load(df, l_lanes);
-  if (!hn::AllFalse(df, hn::Gt(s_max, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
-    const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s_max)));
+  if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
+    const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
     if (m != kNegInf) {  // before the first visible tile the sums and the output are still zero
       const VF alpha = hn::Set(df, std::exp(m - m_new));
       sums = hn::Mul(sums, alpha);
@@ -305,13 +291,9 @@ HWY_INLINE void SoftmaxUpdate(VF (&s)[kTileVectors], size_t visible, float& m, f
     }
     m = m_new;
   }
-  const VF vm = hn::Set(df, m);
-  for (size_t v = 0; v < kTileVectors; ++v) {
-    const VF weights = hn::Exp(df, hn::Sub(s[v], vm));  // masked lanes: exp(-inf) = 0
-    sums = hn::Add(sums, weights);
-    hn::Store(weights, df, w + v * kLanes);
-  }
-  hn::Store(sums, df, l_lanes);
+  const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
+  hn::Store(hn::Add(sums, weights), df, l_lanes);
+  hn::Store(weights, df, w);
 }
 
 // Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
@@ -330,7 +312,7 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
   }
   for (size_t i = 0; i < count; ++i) {
     VF wi[kR];
-    for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kTile + i]);
+    for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kLanes + i]);
     HWY_UNROLL(8)
     for (size_t p = 0; p < kPairs; ++p) {
       VF lo, hi;
@@ -352,7 +334,7 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
 }
 
 // o_j += sum_{i < count} w_j[i] * rows[i] for the kR vectors o_j = o + j * o_stride with
-// weights w_j = w + j * kTile; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
+// weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
 // walked in parts of kPart chunks so that kR x kPart accumulators fit in registers; each V vector is
 // loaded (and converted) once for all kR vectors.
 template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0>
@@ -474,7 +456,7 @@ class PrefetchCursor {
       }
     }
   }
-  const char* bases_[2 * kTile] = {};
+  const char* bases_[2 * kLanes] = {};
   size_t num_bases_ = 0, token_bytes_ = 64, per_step_ = 0, base_ = 0, offset_ = 0;
 };
 
@@ -518,15 +500,14 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   // [N][Dp], per-vector m, l and the number of positions of the current tile that the vector sees,
   // per row the same, and the partial dot products of one pass over a tile [kR][N][N].
   const size_t vec_floats = static_cast<size_t>(R) * Dp, nR = static_cast<size_t>(R);
-  const size_t tile_floats = kStaged ? kTile * Dp : 0;
-  ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + ScratchCarver::bytes(nR * kTile, 4) +
-                        ScratchCarver::bytes(nR * kLanes, 4) +
+  const size_t tile_floats = kStaged ? kLanes * Dp : 0;
+  ScratchCarver scratch(2 * ScratchCarver::bytes(vec_floats, 4) + 2 * ScratchCarver::bytes(nR * kLanes, 4) +
                         2 * ScratchCarver::bytes(tile_floats, 4) + 3 * ScratchCarver::bytes(nR, 4) +
                         ScratchCarver::bytes(static_cast<size_t>(rows), 8) +
                         ScratchCarver::bytes(kR * kLanes * kLanes, 4));
   float* q = scratch.take<float>(vec_floats);
   float* o = scratch.take<float>(vec_floats);
-  float* w = scratch.take<float>(nR * kTile);
+  float* w = scratch.take<float>(nR * kLanes);
   float* l_lanes = scratch.take<float>(nR * kLanes);
   float* k_tile = scratch.take<float>(tile_floats);
   float* v_tile = scratch.take<float>(tile_floats);
@@ -559,20 +540,20 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
     for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
-  // The item's heads of one token are contiguous (NHD): heads * D elements from its offset.
+  // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   // Steps of a tile that issue a share of the next tile's prefetches: per head, its K and V passes.
   const size_t steps_per_tile = static_cast<size_t>(heads) * 2 * static_cast<size_t>((per_head + kR - 1) / kR);
   PrefetchCursor prefetch;
 
-  int64_t tokens[kTile] = {}, next_tokens[kTile] = {};
-  size_t next_n = static_cast<size_t>(std::min<int64_t>(kTile, it.kv_end - it.kv_begin));
+  int64_t tokens[kLanes] = {}, next_tokens[kLanes] = {};
+  size_t next_n = static_cast<size_t>(std::min<int64_t>(kLanes, it.kv_end - it.kv_begin));
   for (size_t i = 0; i < next_n; ++i) next_tokens[i] = next_token_offset();
 
-  for (int64_t t0 = it.kv_begin; t0 < it.kv_end; t0 += kTile) {
+  for (int64_t t0 = it.kv_begin; t0 < it.kv_end; t0 += kLanes) {
     const size_t n = next_n;
     std::copy(next_tokens, next_tokens + n, tokens);
-    next_n = static_cast<size_t>(std::clamp<int64_t>(it.kv_end - t0 - kTile, 0, kTile));
+    next_n = static_cast<size_t>(std::clamp<int64_t>(it.kv_end - t0 - kLanes, 0, kLanes));
     for (size_t i = 0; i < next_n; ++i) next_tokens[i] = next_token_offset();
 
     // How much of the tile each row sees (causal rows of a prefill tile see less); V rows past the
@@ -594,20 +575,17 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
         auto kpass = [&](auto block, int64_t r, size_t) {
           constexpr size_t kB = decltype(block)::value;
           prefetch.step();
-          VF s[kTileVectors][kB], s_b[kTileVectors];
-          for (size_t v = 0; v < kTileVectors; ++v)
-            ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows + v * kLanes, chunks, row_sums, s[v]);
-          for (size_t b = 0; b < kB; ++b) {
-            for (size_t v = 0; v < kTileVectors; ++v) s_b[v] = s[v][b];
-            SoftmaxUpdate(s_b, static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
-                          w + (r + b) * kTile, o + (r + b) * Dp, Dp);
-          }
+          VF s[kB];
+          ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, row_sums, s);
+          for (size_t b = 0; b < kB; ++b)
+            SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
+                          w + (r + b) * kLanes, o + (r + b) * Dp, Dp);
         };
         ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
         auto vpass = [&](auto block, int64_t r, size_t count) {
           constexpr size_t kB = decltype(block)::value;
           prefetch.step();
-          AccumulateV<kB, kChunks>(o + r * Dp, Dp, w + r * kTile, v_rows, count, chunks);
+          AccumulateV<kB, kChunks>(o + r * Dp, Dp, w + r * kLanes, v_rows, count, chunks);
         };
         ForEachBlock<kR>(r_begin, r_end, visible_count, vpass);
       };
@@ -615,17 +593,17 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
       if constexpr (kStaged) {
         stage(key_cache, tokens, n, h, k_tile);
         stage(value_cache, tokens, v_count, h, v_tile);
-        const float* k_rows[kTile];
-        const float* v_rows[kTile];
-        for (size_t i = 0; i < kTile; ++i) {
+        const float* k_rows[kLanes];
+        const float* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
           k_rows[i] = k_tile + (i < n ? i : 0) * Dp;
           v_rows[i] = v_tile + (i < n ? i : 0) * Dp;
         }
         passes(k_rows, v_rows);
       } else {
-        const T* k_rows[kTile];
-        const T* v_rows[kTile];
-        for (size_t i = 0; i < kTile; ++i) {
+        const T* k_rows[kLanes];
+        const T* v_rows[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) {
           k_rows[i] = key_cache + tokens[i < n ? i : 0] + h * p.head_dim;
           v_rows[i] = value_cache + tokens[i < n ? i : 0] + h * p.head_dim;
         }
