@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "attention/cuda/kernel_launch.cuh"
 #include "attention/cuda/prefill_kernel.cuh"
 #include "attention/cuda/prefill_launch.h"
 #include "attention/cuda/prefill_simple_kernel.cuh"
+#include "attention/cuda/prefill_wgmma_kernel.cuh"
 
 namespace pagedattn::cuda {
 
@@ -23,26 +26,66 @@ struct PrefillKernelOf {
   }
 };
 
-template <class T, int D, bool kSimple>
-void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
-  using K = PrefillKernelOf<T, D, kSimple>;
-  constexpr auto kernel = K::kernel();
-  constexpr int kThreads = K::Cfg::kThreads, kSmem = K::Cfg::kSmemBytes;
+// Launches a persistent prefill grid: one CTA per resident slot of the device, at most max_units.
+template <auto kKernel, int kThreads, int kSmem>
+void launch_resident(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
   // Resident CTAs per SM, per device (the first launch on a device asks the occupancy calculator).
   static std::array<std::atomic<int>, 64> resident{};
   int device = 0;
   PA_CUDA_CHECK(cudaGetDevice(&device));
-  PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  PA_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   int per_sm = device < 64 ? resident[device].load(std::memory_order_relaxed) : 0;
   if (per_sm == 0) {
-    PA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, kSmem));
+    PA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, kThreads, kSmem));
     per_sm = std::max(per_sm, 1);
     if (device < 64) resident[device].store(per_sm, std::memory_order_relaxed);
   }
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(max_units, int64_t{per_sm} * sms));
-  launch_with_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+  launch_with_pdl(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+}
+
+// Whether the current device runs prefill_wgmma_kernel<T>: an sm_90 device, a build with sm_90a code
+// (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads, and no
+// PAGEDATTN_PREFILL_WGMMA=0 in the environment (benchmarks compare both kernels in one binary). Cached per
+// device.
+template <class T>
+bool wgmma_prefill_enabled(int device) {
+#if defined(PAGEDATTN_CUDA_SM90A)
+  static std::array<std::atomic<int>, 64> known{};  // 0 unknown, 1 yes, 2 no
+  const int cached = device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
+  if (cached != 0) return cached == 1;
+  bool enabled = false;
+  const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
+  int major = 0, minor = 0;
+  PA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  PA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  if (!(env != nullptr && std::strcmp(env, "0") == 0) && major == 9 && minor == 0) {
+    cudaFuncAttributes attributes{};
+    PA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, prefill_wgmma_kernel<T>));
+    enabled = attributes.binaryVersion == 90;
+  }
+  if (device < 64) known[device].store(enabled ? 1 : 2, std::memory_order_relaxed);
+  return enabled;
+#else
+  return false;
+#endif
+}
+
+template <class T, int D, bool kSimple>
+void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
+  if constexpr (!kSimple && D == 128) {
+    int device = 0;
+    PA_CUDA_CHECK(cudaGetDevice(&device));
+    if (wgmma_prefill_enabled<T>(device)) {
+      using W = PrefillWgmmaConfig<T>;
+      launch_resident<prefill_wgmma_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+      return;
+    }
+  }
+  using K = PrefillKernelOf<T, D, kSimple>;
+  launch_resident<K::kernel(), K::Cfg::kThreads, K::Cfg::kSmemBytes>(params, max_units, stream, pdl);
 }
 
 template <class Tag, bool kSimple, int... Ds>
