@@ -46,30 +46,37 @@ void launch_resident(const PrefillParams& params, int64_t max_units, cudaStream_
   launch_with_pdl(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
 }
 
-// Whether the current device runs prefill_wgmma_kernel<T>: an sm_90 device, a build with sm_90a code
-// (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads, and no
-// PAGEDATTN_PREFILL_WGMMA=0 in the environment (benchmarks compare both kernels in one binary). Cached per
-// device.
+// Which prefill_wgmma_kernel variant the current device runs, 0 for none: an sm_90 device, a build with
+// sm_90a code (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads. The
+// environment variable PAGEDATTN_PREFILL_WGMMA picks the variant for benchmarks (0: prefill_kernel;
+// bf16 only: 2 N = 128, 3 N = 128 with the deferred P V wait, 4 N = 128 ping-pong, 5 N = 128 deferred and
+// ping-pong); default 1 (N = 64). N = 64 with the deferred
+// wait does not fit its 128 registers (ptxas serializes the wgmmas).
+// Cached per device.
 template <class T>
-bool wgmma_prefill_enabled(int device) {
+int wgmma_prefill_variant(int device) {
 #if defined(PAGEDATTN_CUDA_SM90A)
-  static std::array<std::atomic<int>, 64> known{};  // 0 unknown, 1 yes, 2 no
+  static std::array<std::atomic<int>, 64> known{};  // variant + 1, 0 unknown
   const int cached = device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
-  if (cached != 0) return cached == 1;
-  bool enabled = false;
-  const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
+  if (cached != 0) return cached - 1;
+  int variant = 0;
   int major = 0, minor = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  if (!(env != nullptr && std::strcmp(env, "0") == 0) && major == 9 && minor == 0) {
+  if (major == 9 && minor == 0) {
     cudaFuncAttributes attributes{};
     PA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, prefill_wgmma_kernel<T>));
-    enabled = attributes.binaryVersion == 90;
+    if (attributes.binaryVersion == 90) {
+      variant = 1;
+      if (const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA"); env != nullptr && env[0] >= '0' && env[0] <= '5')
+        variant = env[0] - '0';
+      if (!std::is_same_v<T, __nv_bfloat16> && variant > 1) variant = 1;
+    }
   }
-  if (device < 64) known[device].store(enabled ? 1 : 2, std::memory_order_relaxed);
-  return enabled;
+  if (device < 64) known[device].store(variant + 1, std::memory_order_relaxed);
+  return variant;
 #else
-  return false;
+  return 0;
 #endif
 }
 
@@ -78,10 +85,22 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
   if constexpr (!kSimple && D == 128) {
     int device = 0;
     PA_CUDA_CHECK(cudaGetDevice(&device));
-    if (wgmma_prefill_enabled<T>(device)) {
-      using W = PrefillWgmmaConfig<T>;
-      launch_resident<prefill_wgmma_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
-      return;
+    const int variant = wgmma_prefill_variant<T>(device);
+    const auto launch = [&](auto keys, auto defer, auto ping_pong) {
+      using W = PrefillWgmmaConfig<T, keys.value>;
+      launch_resident<prefill_wgmma_kernel<T, keys.value, defer.value, ping_pong.value>, W::kThreads, W::kSmemBytes>(
+          params, max_units, stream, pdl);
+    };
+    using K64 = std::integral_constant<int, 64>;
+    using K128 = std::integral_constant<int, 128>;
+    using F = std::false_type;
+    using U = std::true_type;
+    if (variant == 1) return launch(K64{}, F{}, F{});
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      if (variant == 2) return launch(K128{}, F{}, F{});
+      if (variant == 3) return launch(K128{}, U{}, F{});
+      if (variant == 4) return launch(K128{}, F{}, U{});
+      if (variant == 5) return launch(K128{}, U{}, U{});
     }
   }
   using K = PrefillKernelOf<T, D, kSimple>;

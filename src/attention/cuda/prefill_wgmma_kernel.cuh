@@ -19,15 +19,17 @@
 
 namespace pagedattn::cuda {
 
-template <class T>
+template <class T, int kKeys = 64>
 struct PrefillWgmmaConfig {
   static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
   static constexpr int kHeadDim = 128;
   static constexpr int kWarpGroups = 2;
   static constexpr int kThreads = 128 * kWarpGroups;
   static constexpr int kTileRows = 64 * kWarpGroups;  // M (the work list's tile_rows: prefill_kernel's M)
-  static constexpr int kTileKeys = 64;                // N
-  static constexpr int kMinCtasPerSm = 2;
+  static constexpr int kTileKeys = kKeys;             // N
+  // N = 64: S and O take 96 accumulator registers, two CTAs fit an SM (one's softmax overlaps the other's
+  // MMAs); N = 128: 128 accumulator registers, one CTA.
+  static constexpr int kMinCtasPerSm = kKeys == 64 ? 2 : 1;
   static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kCopyRows = kThreads / kChunksPerRow;
   static constexpr int kRowBytes = kHeadDim * 2;
@@ -42,9 +44,13 @@ struct PrefillWgmmaConfig {
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
 };
 
-template <class T>
+// kDeferPv: O += P V of a tile is waited for only after the next tile's S = Q K^T is issued, so that it
+// runs while the warpgroup passes the tile barrier and issues its copies (P's registers stay live until then).
+// kPingPong: warpgroup 1 issues a tile's S = Q K^T only once warpgroup 0 has issued its own, so the tensor
+// cores run one warpgroup's product while the other computes its softmax.
+template <class T, int kKeys, bool kDeferPv, bool kPingPong>
 struct PrefillWgmmaTile {
-  using Cfg = PrefillWgmmaConfig<T>;
+  using Cfg = PrefillWgmmaConfig<T, kKeys>;
   static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
   using MmaS = wgmma::Wgmma<N, T>;
   using MmaO = wgmma::Wgmma<D, T>;
@@ -158,6 +164,7 @@ struct PrefillWgmmaTile {
     const uint64_t k_desc = wgmma::descriptor(stage_address(0), 16, 1024);
     const uint64_t v_desc = wgmma::descriptor(stage_address(0) + Cfg::kKvTileBytes, N * 128, 1024);
     constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
+    uint32_t a[N / 16][4];  // P of the tile (bf16/f16 pairs), the A fragments of O += P V
 
     for (int tile = 0; tile < num_kv_tiles; ++tile) {
       const int stage = tile & 1;
@@ -172,6 +179,9 @@ struct PrefillWgmmaTile {
 
       // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
       float s[N / 2];
+      if constexpr (kPingPong) {
+        if (group_index == 1) asm volatile("bar.sync 3, 256;\n" ::: "memory");
+      }
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -180,8 +190,15 @@ struct PrefillWgmmaTile {
         MmaS::template ss<0>(s, a, b, kk > 0);
       }
       wgmma::commit();
-      wgmma::wait<0>();
+      if constexpr (kPingPong) {
+        if (group_index == 0) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+      }
+      wgmma::wait<0>();  // S (and with kDeferPv the previous tile's O += P V)
       wgmma::pin(s);
+      if constexpr (kDeferPv) {
+        wgmma::pin(o);
+        if (tile > 0) keep_live(a);
+      }
 
       // Online softmax (see prefill_kernel's softmax_step): s[4 j + 2 hh + e] is row my_row + 8 hh, key
       // tile * N + 8 j + 2 (lane % 4) + e.
@@ -226,7 +243,6 @@ struct PrefillWgmmaTile {
 
       // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows
       // 16 kk .. of both column halves.
-      uint32_t a[N / 16][4];
 #pragma unroll
       for (int kk = 0; kk < N / 16; ++kk)
 #pragma unroll
@@ -236,8 +252,15 @@ struct PrefillWgmmaTile {
       for (int kk = 0; kk < N / 16; ++kk)
         MmaO::template rs<1>(o, a[kk], v_desc + stage * kStageStep + ((kk * 16 * 128) >> 4), true);
       wgmma::commit();
+      if constexpr (!kDeferPv) {
+        wgmma::wait<0>();
+        wgmma::pin(o);
+      }
+    }
+    if constexpr (kDeferPv) {
       wgmma::wait<0>();
       wgmma::pin(o);
+      keep_live(a);
     }
     ptx::cp_async_wait<0>();
 
@@ -267,18 +290,26 @@ struct PrefillWgmmaTile {
           ptx::ld_shared_v4(base_address() + wgmma::swizzled_offset(M, warp_row0 + rr, out_col));
     }
   }
+
+  // The registers of an in-flight wgmma's A fragments stay untouched until this point (after its wait).
+  __device__ static void keep_live(uint32_t (&a)[N / 16][4]) {
+#pragma unroll
+    for (int kk = 0; kk < N / 16; ++kk)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[kk][i])::"memory");
+  }
 };
 
-template <class T>
-__global__ void __launch_bounds__(PrefillWgmmaConfig<T>::kThreads, PrefillWgmmaConfig<T>::kMinCtasPerSm)
+template <class T, int kKeys = 64, bool kDeferPv = false, bool kPingPong = false>
+__global__ void __launch_bounds__(PrefillWgmmaConfig<T, kKeys>::kThreads, PrefillWgmmaConfig<T, kKeys>::kMinCtasPerSm)
     prefill_wgmma_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
-  using Cfg = PrefillWgmmaConfig<T>;
+  using Cfg = PrefillWgmmaConfig<T, kKeys>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // Swizzle atoms need 1024-aligned shared addresses.
   unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
   const int tid = static_cast<int>(threadIdx.x);
-  PrefillWgmmaTile<T> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
+  PrefillWgmmaTile<T, kKeys, kDeferPv, kPingPong> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
   for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),
                         [&](const PrefillWorkItem& item, int kv_head, auto&& claim_next) {
                           tile.run(item, kv_head, claim_next);
