@@ -46,38 +46,38 @@ void launch_resident(const PrefillParams& params, int64_t max_units, cudaStream_
   launch_with_pdl(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
 }
 
-// Which prefill_wgmma_kernel variant the current device runs, 0 for none: an sm_90 device, a build with
-// sm_90a code (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads. The
-// environment variable PAGEDATTN_PREFILL_WGMMA picks the variant for benchmarks (0: prefill_kernel;
-// bf16 only: 2 N = 128, 3 N = 128 with the deferred P V wait, 4 N = 128 ping-pong, 5 N = 128 deferred and
-// ping-pong); default 1 (N = 64). N = 64 with the deferred
-// wait does not fit its 128 registers (ptxas serializes the wgmmas).
-// Cached per device.
+// Whether the current device runs prefill_wgmma_kernel: an sm_90 device and a build with sm_90a code
+// (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads. Cached per device.
 template <class T>
-int wgmma_prefill_variant(int device) {
+bool wgmma_prefill_available(int device) {
 #if defined(PAGEDATTN_CUDA_SM90A)
-  static std::array<std::atomic<int>, 64> known{};  // variant + 1, 0 unknown
+  static std::array<std::atomic<int>, 64> known{};  // 0 unknown, 1 yes, 2 no
   const int cached = device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
-  if (cached != 0) return cached - 1;
-  int variant = 0;
+  if (cached != 0) return cached == 1;
+  bool available = false;
   int major = 0, minor = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   if (major == 9 && minor == 0) {
     cudaFuncAttributes attributes{};
     PA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, prefill_wgmma_kernel<T>));
-    if (attributes.binaryVersion == 90) {
-      variant = 1;
-      if (const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA"); env != nullptr && env[0] >= '0' && env[0] <= '5')
-        variant = env[0] - '0';
-      if (!std::is_same_v<T, __nv_bfloat16> && variant > 1) variant = 1;
-    }
+    available = attributes.binaryVersion == 90;
   }
-  if (device < 64) known[device].store(variant + 1, std::memory_order_relaxed);
-  return variant;
+  if (device < 64) known[device].store(available ? 1 : 2, std::memory_order_relaxed);
+  return available;
 #else
-  return 0;
+  return false;
 #endif
+}
+
+// The environment variable PAGEDATTN_PREFILL_WGMMA forces a choice for benchmarks and tests: 0 prefill_kernel,
+// 1 the wgmma kernel with N = 64, 2 with N = 128; otherwise -1 (the launcher chooses).
+inline int wgmma_prefill_forced() {
+  static const int forced = [] {
+    const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
+    return env != nullptr && env[0] >= '0' && env[0] <= '2' && env[1] == 0 ? env[0] - '0' : -1;
+  }();
+  return forced;
 }
 
 template <class T, int D, bool kSimple>
@@ -85,22 +85,25 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
   if constexpr (!kSimple && D == 128) {
     int device = 0;
     PA_CUDA_CHECK(cudaGetDevice(&device));
-    const int variant = wgmma_prefill_variant<T>(device);
-    const auto launch = [&](auto keys, auto defer, auto ping_pong) {
-      using W = PrefillWgmmaConfig<T, keys.value>;
-      launch_resident<prefill_wgmma_kernel<T, keys.value, defer.value, ping_pong.value>, W::kThreads, W::kSmemBytes>(
-          params, max_units, stream, pdl);
-    };
-    using K64 = std::integral_constant<int, 64>;
-    using K128 = std::integral_constant<int, 128>;
-    using F = std::false_type;
-    using U = std::true_type;
-    if (variant == 1) return launch(K64{}, F{}, F{});
-    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-      if (variant == 2) return launch(K128{}, F{}, F{});
-      if (variant == 3) return launch(K128{}, U{}, F{});
-      if (variant == 4) return launch(K128{}, F{}, U{});
-      if (variant == 5) return launch(K128{}, U{}, U{});
+    if (wgmma_prefill_available<T>(device)) {
+      // N = 128 (one CTA per SM, ping-pong, deferred P V wait) on long rows, N = 64 (two CTAs per SM, whose
+      // more CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8,
+      // causal: N = 128 faster at 1 x 8192 (1250 vs 1370 us), 4 x 4096 (1311 vs 1397) and on 2 chunks of 512
+      // over 2048 cached (90 vs 96); N = 64 at 16 x 1024 (424 vs 444) and 64 x 256 (177 vs 229). The cut is
+      // the call's mean query rows per sequence (decode rows count too).
+      int choice = wgmma_prefill_forced();
+      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
+      if (choice == 1) {
+        using W = PrefillWgmmaConfig<T, 64>;
+        launch_resident<prefill_wgmma_kernel<T, 64>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+        return;
+      }
+      if (choice == 2) {
+        using W = PrefillWgmmaConfig<T, 128>;
+        launch_resident<prefill_wgmma_kernel<T, 128, true, true>, W::kThreads, W::kSmemBytes>(params, max_units,
+                                                                                              stream, pdl);
+        return;
+      }
     }
   }
   using K = PrefillKernelOf<T, D, kSimple>;

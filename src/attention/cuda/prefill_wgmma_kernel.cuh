@@ -5,7 +5,9 @@
 // warpgroup: S = Q K^T by wgmma m64nNk16 (A = Q, B = K, both K-major in shared memory, 8 k-steps over D),
 // the online softmax on the f32 accumulators in registers (per warp the same fragment layout as mma.sync's
 // m16n8 accumulators), then O += P V by wgmma m64n128k16 with P as bf16/f16 register fragments and V
-// [key][dim] as an N-major shared operand. Two CTAs per SM: one's softmax overlaps the other's MMAs.
+// [key][dim] as an N-major shared operand. N = 64: two CTAs per SM, one's softmax overlaps the other's MMAs.
+// N = 128 (one CTA per SM, for long rows: prefill_launch.cuh chooses): the warpgroups take turns on the tensor
+// cores (kPingPong) and a tile's P V runs while the next tile's copies are issued (kDeferPv).
 #pragma once
 
 #include <math_constants.h>
