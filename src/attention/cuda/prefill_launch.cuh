@@ -86,11 +86,11 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
     int device = 0;
     PA_CUDA_CHECK(cudaGetDevice(&device));
     if (wgmma_prefill_available<T>(device)) {
-      // N = 128 (one CTA per SM, ping-pong, deferred P V wait) on long rows, N = 64 (two CTAs per SM, whose
-      // more CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8,
-      // causal: N = 128 faster at 1 x 8192 (1250 vs 1370 us), 4 x 4096 (1311 vs 1397) and on 2 chunks of 512
-      // over 2048 cached (90 vs 96); N = 64 at 16 x 1024 (424 vs 444) and 64 x 256 (177 vs 229). The cut is
-      // the call's mean query rows per sequence (decode rows count too).
+      // N = 128 (one CTA per SM, warpgroup ping-pong) on long rows, N = 64 (two CTAs per SM, whose more
+      // CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8, causal,
+      // block 16: N = 128 faster at 1 x 8192 (1284 vs 1371 us) and 4 x 4096 (1351 vs 1397); N = 64 at
+      // 16 x 1024 (424 vs 462) and 64 x 256 (177 vs 233); even on 2 chunks of 512 over 2048 cached (94 vs 96).
+      // The cut is the call's mean query rows per sequence (decode rows count too).
       int choice = wgmma_prefill_forced();
       if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
       if (choice == 1) {
@@ -100,8 +100,8 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
       }
       if (choice == 2) {
         using W = PrefillWgmmaConfig<T, 128>;
-        launch_resident<prefill_wgmma_kernel<T, 128, true, true>, W::kThreads, W::kSmemBytes>(params, max_units,
-                                                                                              stream, pdl);
+        launch_resident<prefill_wgmma_kernel<T, 128, true>, W::kThreads, W::kSmemBytes>(params, max_units, stream,
+                                                                                        pdl);
         return;
       }
     }

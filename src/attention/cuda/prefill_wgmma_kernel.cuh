@@ -7,7 +7,7 @@
 // m16n8 accumulators), then O += P V by wgmma m64n128k16 with P as bf16/f16 register fragments and V
 // [key][dim] as an N-major shared operand. N = 64: two CTAs per SM, one's softmax overlaps the other's MMAs.
 // N = 128 (one CTA per SM, for long rows: prefill_launch.cuh chooses): the warpgroups take turns on the tensor
-// cores (kPingPong) and a tile's P V runs while the next tile's copies are issued (kDeferPv).
+// cores (kPingPong).
 #pragma once
 
 #include <math_constants.h>
@@ -46,11 +46,12 @@ struct PrefillWgmmaConfig {
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
 };
 
-// kDeferPv: O += P V of a tile is waited for only after the next tile's S = Q K^T is issued, so that it
-// runs while the warpgroup passes the tile barrier and issues its copies (P's registers stay live until then).
+// (Waiting for a tile's O += P V only after issuing the next tile's S = Q K^T measured 3% faster at N = 128,
+// but with two stages the copies of tile t + 1 then overwrite the V tile that P V of tile t - 1 may still
+// read: it needs a third stage.)
 // kPingPong: warpgroup 1 issues a tile's S = Q K^T only once warpgroup 0 has issued its own, so the tensor
 // cores run one warpgroup's product while the other computes its softmax.
-template <class T, int kKeys, bool kDeferPv, bool kPingPong>
+template <class T, int kKeys, bool kPingPong>
 struct PrefillWgmmaTile {
   using Cfg = PrefillWgmmaConfig<T, kKeys>;
   static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
@@ -166,7 +167,6 @@ struct PrefillWgmmaTile {
     const uint64_t k_desc = wgmma::descriptor(stage_address(0), 16, 1024);
     const uint64_t v_desc = wgmma::descriptor(stage_address(0) + Cfg::kKvTileBytes, N * 128, 1024);
     constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
-    uint32_t a[N / 16][4];  // P of the tile (bf16/f16 pairs), the A fragments of O += P V
 
     for (int tile = 0; tile < num_kv_tiles; ++tile) {
       const int stage = tile & 1;
@@ -195,12 +195,8 @@ struct PrefillWgmmaTile {
       if constexpr (kPingPong) {
         if (group_index == 0) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
       }
-      wgmma::wait<0>();  // S (and with kDeferPv the previous tile's O += P V)
+      wgmma::wait<0>();
       wgmma::pin(s);
-      if constexpr (kDeferPv) {
-        wgmma::pin(o);
-        if (tile > 0) keep_live(a);
-      }
 
       // Online softmax (see prefill_kernel's softmax_step): s[4 j + 2 hh + e] is row my_row + 8 hh, key
       // tile * N + 8 j + 2 (lane % 4) + e.
@@ -245,6 +241,7 @@ struct PrefillWgmmaTile {
 
       // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows
       // 16 kk .. of both column halves.
+      uint32_t a[N / 16][4];
 #pragma unroll
       for (int kk = 0; kk < N / 16; ++kk)
 #pragma unroll
@@ -254,15 +251,8 @@ struct PrefillWgmmaTile {
       for (int kk = 0; kk < N / 16; ++kk)
         MmaO::template rs<1>(o, a[kk], v_desc + stage * kStageStep + ((kk * 16 * 128) >> 4), true);
       wgmma::commit();
-      if constexpr (!kDeferPv) {
-        wgmma::wait<0>();
-        wgmma::pin(o);
-      }
-    }
-    if constexpr (kDeferPv) {
-      wgmma::wait<0>();
+      wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
       wgmma::pin(o);
-      keep_live(a);
     }
     ptx::cp_async_wait<0>();
 
@@ -292,17 +282,9 @@ struct PrefillWgmmaTile {
           ptx::ld_shared_v4(base_address() + wgmma::swizzled_offset(M, warp_row0 + rr, out_col));
     }
   }
-
-  // The registers of an in-flight wgmma's A fragments stay untouched until this point (after its wait).
-  __device__ static void keep_live(uint32_t (&a)[N / 16][4]) {
-#pragma unroll
-    for (int kk = 0; kk < N / 16; ++kk)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[kk][i])::"memory");
-  }
 };
 
-template <class T, int kKeys = 64, bool kDeferPv = false, bool kPingPong = false>
+template <class T, int kKeys = 64, bool kPingPong = false>
 __global__ void __launch_bounds__(PrefillWgmmaConfig<T, kKeys>::kThreads, PrefillWgmmaConfig<T, kKeys>::kMinCtasPerSm)
     prefill_wgmma_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
@@ -311,7 +293,7 @@ __global__ void __launch_bounds__(PrefillWgmmaConfig<T, kKeys>::kThreads, Prefil
   // Swizzle atoms need 1024-aligned shared addresses.
   unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
   const int tid = static_cast<int>(threadIdx.x);
-  PrefillWgmmaTile<T, kKeys, kDeferPv, kPingPong> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
+  PrefillWgmmaTile<T, kKeys, kPingPong> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
   for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),
                         [&](const PrefillWorkItem& item, int kv_head, auto&& claim_next) {
                           tile.run(item, kv_head, claim_next);
