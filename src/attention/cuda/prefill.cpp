@@ -23,6 +23,7 @@ void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttention
   PrefillParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
   p.causal = a.causal;
+  p.num_seqs = static_cast<int32_t>(s.num_seqs);
 
   // Scratch: items | num_items | next_unit.
   const size_t items_bytes = static_cast<size_t>(capacity) * sizeof(PrefillWorkItem);

@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "attention/cuda/kernel_launch.cuh"
 #include "attention/cuda/prefill_kernel.cuh"
 #include "attention/cuda/prefill_launch.h"
 #include "attention/cuda/prefill_simple_kernel.cuh"
+#include "attention/cuda/prefill_wgmma_kernel.cuh"
 
 namespace pagedattn::cuda {
 
@@ -23,26 +26,88 @@ struct PrefillKernelOf {
   }
 };
 
-template <class T, int D, bool kSimple>
-void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
-  using K = PrefillKernelOf<T, D, kSimple>;
-  constexpr auto kernel = K::kernel();
-  constexpr int kThreads = K::Cfg::kThreads, kSmem = K::Cfg::kSmemBytes;
+// Launches a persistent prefill grid: one CTA per resident slot of the device, at most max_units.
+template <auto kKernel, int kThreads, int kSmem>
+void launch_resident(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
   // Resident CTAs per SM, per device (the first launch on a device asks the occupancy calculator).
   static std::array<std::atomic<int>, 64> resident{};
   int device = 0;
   PA_CUDA_CHECK(cudaGetDevice(&device));
-  PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  PA_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   int per_sm = device < 64 ? resident[device].load(std::memory_order_relaxed) : 0;
   if (per_sm == 0) {
-    PA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, kSmem));
+    PA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, kThreads, kSmem));
     per_sm = std::max(per_sm, 1);
     if (device < 64) resident[device].store(per_sm, std::memory_order_relaxed);
   }
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(max_units, int64_t{per_sm} * sms));
-  launch_with_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+  launch_with_pdl(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+}
+
+// Whether the current device runs prefill_wgmma_kernel: an sm_90 device and a build with sm_90a code
+// (PAGEDATTN_CUDA_SM90A: the kernel body exists only there) that the device loads. Cached per device.
+template <class T>
+bool wgmma_prefill_available(int device) {
+#if defined(PAGEDATTN_CUDA_SM90A)
+  static std::array<std::atomic<int>, 64> known{};  // 0 unknown, 1 yes, 2 no
+  const int cached = device < 64 ? known[device].load(std::memory_order_relaxed) : 0;
+  if (cached != 0) return cached == 1;
+  bool available = false;
+  int major = 0, minor = 0;
+  PA_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  PA_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  if (major == 9 && minor == 0) {
+    cudaFuncAttributes attributes{};
+    PA_CUDA_CHECK(cudaFuncGetAttributes(&attributes, prefill_wgmma_kernel<T>));
+    available = attributes.binaryVersion == 90;
+  }
+  if (device < 64) known[device].store(available ? 1 : 2, std::memory_order_relaxed);
+  return available;
+#else
+  return false;
+#endif
+}
+
+// The environment variable PAGEDATTN_PREFILL_WGMMA forces a choice for benchmarks and tests: 0 prefill_kernel,
+// 1 the wgmma kernel with N = 64, 2 with N = 128; otherwise -1 (the launcher chooses).
+inline int wgmma_prefill_forced() {
+  static const int forced = [] {
+    const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
+    return env != nullptr && env[0] >= '0' && env[0] <= '2' && env[1] == 0 ? env[0] - '0' : -1;
+  }();
+  return forced;
+}
+
+template <class T, int D, bool kSimple>
+void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t stream, bool pdl) {
+  if constexpr (!kSimple && D == 128) {
+    int device = 0;
+    PA_CUDA_CHECK(cudaGetDevice(&device));
+    if (wgmma_prefill_available<T>(device)) {
+      // N = 128 (one CTA per SM, warpgroup ping-pong) on long rows, N = 64 (two CTAs per SM, whose more
+      // CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8, causal,
+      // block 16: N = 128 faster at 1 x 8192 (1284 vs 1371 us) and 4 x 4096 (1351 vs 1397); N = 64 at
+      // 16 x 1024 (424 vs 462) and 64 x 256 (177 vs 233); even on 2 chunks of 512 over 2048 cached (94 vs 96).
+      // The cut is the call's mean query rows per sequence (decode rows count too).
+      int choice = wgmma_prefill_forced();
+      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
+      if (choice == 1) {
+        using W = PrefillWgmmaConfig<T, 64>;
+        launch_resident<prefill_wgmma_kernel<T, 64>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+        return;
+      }
+      if (choice == 2) {
+        using W = PrefillWgmmaConfig<T, 128>;
+        launch_resident<prefill_wgmma_kernel<T, 128, true>, W::kThreads, W::kSmemBytes>(params, max_units, stream,
+                                                                                        pdl);
+        return;
+      }
+    }
+  }
+  using K = PrefillKernelOf<T, D, kSimple>;
+  launch_resident<K::kernel(), K::Cfg::kThreads, K::Cfg::kSmemBytes>(params, max_units, stream, pdl);
 }
 
 template <class Tag, bool kSimple, int... Ds>

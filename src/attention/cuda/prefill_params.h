@@ -49,6 +49,7 @@ struct PrefillTilesParams {
 
 struct PrefillParams : PagedParams {
   bool causal;
+  int32_t num_seqs;  // of the call (the launcher picks a kernel by the mean query length)
   PrefillWorkList work;
 };
 

@@ -1,0 +1,304 @@
+// Paged prefill attention for Hopper (sm_90a), f16/bf16 at D = 128: prefill_kernel.cuh's work units, K/V
+// gather, masking and output, with the tile math on warpgroup MMA. A CTA is two warpgroups, each owning 64
+// of the M = 128 packed query rows; K/V tiles of N keys stream through a two-stage cp.async pipeline into
+// 128-byte-swizzled shared tiles (wgmma.cuh), Q stays in shared memory in the same layout. Per tile and
+// warpgroup: S = Q K^T by wgmma m64nNk16 (A = Q, B = K, both K-major in shared memory, 8 k-steps over D),
+// the online softmax on the f32 accumulators in registers (per warp the same fragment layout as mma.sync's
+// m16n8 accumulators), then O += P V by wgmma m64n128k16 with P as bf16/f16 register fragments and V
+// [key][dim] as an N-major shared operand. N = 64: two CTAs per SM, one's softmax overlaps the other's MMAs.
+// N = 128 (one CTA per SM, for long rows: prefill_launch.cuh chooses): the warpgroups take turns on the tensor
+// cores (kPingPong).
+#pragma once
+
+#include <math_constants.h>
+
+#include "attention/cuda/cuda_types.cuh"
+#include "attention/cuda/device_error.cuh"
+#include "attention/cuda/prefill_kernel.cuh"
+#include "attention/cuda/prefill_units.cuh"
+#include "attention/cuda/ptx.cuh"
+#include "attention/cuda/wgmma.cuh"
+
+namespace pagedattn::cuda {
+
+template <class T, int kKeys = 64>
+struct PrefillWgmmaConfig {
+  static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
+  static constexpr int kHeadDim = 128;
+  static constexpr int kWarpGroups = 2;
+  static constexpr int kThreads = 128 * kWarpGroups;
+  static constexpr int kTileRows = 64 * kWarpGroups;  // M (the work list's tile_rows: prefill_kernel's M)
+  static constexpr int kTileKeys = kKeys;             // N
+  // N = 64: S and O take 96 accumulator registers, two CTAs fit an SM (one's softmax overlaps the other's
+  // MMAs); N = 128: 128 accumulator registers, one CTA.
+  static constexpr int kMinCtasPerSm = kKeys == 64 ? 2 : 1;
+  static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
+  static constexpr int kCopyRows = kThreads / kChunksPerRow;
+  static constexpr int kRowBytes = kHeadDim * 2;
+  // Layout from a 1024-aligned base: Q | 2 stages x (K, V) | key slots of two tiles | two claimed units.
+  static constexpr int kQBytes = kTileRows * kRowBytes;
+  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
+  static constexpr int kStageOffset = kQBytes;
+  static constexpr int kSlotOffset = kStageOffset + 2 * 2 * kKvTileBytes;
+  static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
+  static constexpr int kSmemBytes = kUnitOffset + 128 + 1024;  // + the alignment of the base
+  static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
+  static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
+};
+
+// (Waiting for a tile's O += P V only after issuing the next tile's S = Q K^T measured 3% faster at N = 128,
+// but with two stages the copies of tile t + 1 then overwrite the V tile that P V of tile t - 1 may still
+// read: it needs a third stage.)
+// kPingPong: warpgroup 1 issues a tile's S = Q K^T only once warpgroup 0 has issued its own, so the tensor
+// cores run one warpgroup's product while the other computes its softmax.
+template <class T, int kKeys, bool kPingPong>
+struct PrefillWgmmaTile {
+  using Cfg = PrefillWgmmaConfig<T, kKeys>;
+  static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
+  using MmaS = wgmma::Wgmma<N, T>;
+  using MmaO = wgmma::Wgmma<D, T>;
+
+  const PrefillParams& p;
+  unsigned char* smem;  // 1024-aligned
+  int tid, group_index, warp, lane;  // warp: within the warpgroup
+
+  __device__ int* key_slots(int buffer) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + buffer * N; }
+  __device__ uint32_t base_address() const { return ptx::smem_address(smem); }
+  __device__ uint32_t key_ids_address(int buffer) const { return base_address() + Cfg::kSlotOffset + buffer * N * 4; }
+  __device__ uint32_t stage_address(int stage) const {
+    return base_address() + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
+  }
+
+  template <class ClaimNext>
+  __device__ void run(const PrefillWorkItem& item, int kv_head, ClaimNext&& claim_next) {
+    const int group = p.group_size;
+    const int row0 = item.row0, rows = item.rows;
+    const int q_head0 = kv_head * group;
+    const auto limit = [&](int r) {
+      return p.causal ? item.context_len - item.q_len + (row0 + r) / group : item.context_len - 1;
+    };
+    const int kv_len = limit(rows - 1) + 1;
+    const int num_kv_tiles = (kv_len + N - 1) / N;
+    const int first_masked_tile = (limit(0) + 1) / N;
+
+    // Block ids: as prefill_kernel (thread r < N fetches key r's entry a tile ahead, then makes it a slot).
+    const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
+    const auto fetch_ids = [&](int tile) {
+      const int pos = tile * N + tid;
+      if (tid >= N || pos >= kv_len) return;
+      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      ptx::cp_async_4(key_ids_address(tile & 1) + tid * 4, table + page);
+    };
+    const auto ids_to_slots = [&](int tile) {
+      const int pos = tile * N + tid;
+      if (tid >= N) return;
+      int& entry = key_slots(tile & 1)[tid];
+      if (pos >= kv_len) {
+        entry = -1;
+        return;
+      }
+      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      const int id = entry;
+      if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+        record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
+        entry = -1;
+      } else {
+        entry = id * p.block_size + (pos - page * p.block_size);
+      }
+    };
+    fetch_ids(0);
+    fetch_ids(1);
+    ptx::cp_async_commit();
+
+    // Q tile into its swizzled layout (zero rows pad it to M). Each thread keeps one 16-byte column chunk;
+    // its rows step by kCopyRows (a multiple of 8), so the swizzled column is the same for all of them.
+    const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
+    {
+      const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
+                   copy_col * 8;
+      const uint32_t dst = base_address() + wgmma::swizzled_offset(M, copy_row, copy_col);
+      PackedRowWalk walk(row0 + copy_row, Cfg::kCopyRows, group);
+      for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
+        const bool live = r < rows;
+        ptx::cp_async_16(dst + (r - copy_row) * Cfg::kRowBytes / 2,
+                         live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
+      }
+    }
+    ptx::cp_async_commit();
+
+    // This thread's two rows: 64 group + 16 warp + lane / 4 (+ 8).
+    const int my_row = 64 * group_index + 16 * warp + lane / 4;
+    int row_limit[2];
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < rows ? limit(my_row + 8 * hh) : -1;
+
+    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
+    const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * 8;
+    const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * 8;
+    const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
+    const auto issue_tile = [&](int tile) {
+      const int* slots = key_slots(tile & 1);
+      const uint32_t sk = stage_address(tile & 1) + kv_dst;
+#pragma unroll
+      for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
+        const int slot = slots[copy_row + k * Cfg::kCopyRows];
+        const long long offset = static_cast<long long>(max(slot, 0)) * row_stride;
+        const uint32_t dst = sk + k * Cfg::kCopyRows * 128;
+        ptx::cp_async_16(dst, k_base + offset, slot >= 0);
+        ptx::cp_async_16(dst + Cfg::kKvTileBytes, v_base + offset, slot >= 0);
+      }
+    };
+
+    ptx::cp_async_wait<1>();
+    ids_to_slots(0);
+    ids_to_slots(1);
+    __syncthreads();
+    issue_tile(0);
+    ptx::cp_async_commit();
+
+    float o[D / 2];
+    float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+
+    // Descriptors: the start-address field (bits 0-13, address >> 4) takes compile-time offsets by plain
+    // addition (shared addresses stay below 256 KiB). Q's rows of this warpgroup; K and V of stage 0.
+    const uint64_t q_desc = wgmma::descriptor(base_address() + group_index * 64 * 128, 16, 1024);
+    const uint64_t k_desc = wgmma::descriptor(stage_address(0), 16, 1024);
+    const uint64_t v_desc = wgmma::descriptor(stage_address(0) + Cfg::kKvTileBytes, N * 128, 1024);
+    constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
+
+    for (int tile = 0; tile < num_kv_tiles; ++tile) {
+      const int stage = tile & 1;
+      ptx::cp_async_wait<0>();
+      if (tile > 0) ids_to_slots(tile + 1);
+      wgmma::fence_proxy_async();  // this thread's copies, visible to the wgmma reads after the barrier
+      __syncthreads();
+      if (tile + 1 < num_kv_tiles) issue_tile(tile + 1);
+      fetch_ids(tile + 2);
+      ptx::cp_async_commit();
+      if (tile == num_kv_tiles - 1) claim_next();
+
+      // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
+      float s[N / 2];
+      if constexpr (kPingPong) {
+        if (group_index == 1) asm volatile("bar.sync 3, 256;\n" ::: "memory");
+      }
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const uint64_t a = q_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
+        const uint64_t b = k_desc + stage * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
+        MmaS::template ss<0>(s, a, b, kk > 0);
+      }
+      wgmma::commit();
+      if constexpr (kPingPong) {
+        if (group_index == 0) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+      }
+      wgmma::wait<0>();
+      wgmma::pin(s);
+
+      // Online softmax (see prefill_kernel's softmax_step): s[4 j + 2 hh + e] is row my_row + 8 hh, key
+      // tile * N + 8 j + 2 (lane % 4) + e.
+      const float scale = p.scale_log2;
+      const bool masked = tile >= first_masked_tile;
+      const int key0 = tile * N + 2 * (lane % 4);
+      float correction[2];
+      bool moved = false;
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float mx = -CUDART_INF_F;
+#pragma unroll
+        for (int j = 0; j < N / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float& x = s[4 * j + 2 * hh + e];
+            if (masked && key0 + 8 * j + e > row_limit[hh]) x = -CUDART_INF_F;
+            mx = fmaxf(mx, x);
+          }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_new = fmaxf(m[hh], mx);
+        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new * scale;
+        correction[hh] = ptx::exp2_approx(m[hh] * scale - ref);
+        moved |= m_new != m[hh];
+        m[hh] = m_new;
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < N / 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float& x = s[4 * j + 2 * hh + e];
+            x = ptx::exp2_approx(fmaf(x, scale, -ref));
+            sum += x;
+          }
+        l[hh] = l[hh] * correction[hh] + sum;
+      }
+      if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+        for (int i = 0; i < D / 2; ++i) o[i] *= correction[(i / 2) % 2];
+      }
+
+      // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows
+      // 16 kk .. of both column halves.
+      uint32_t a[N / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < N / 16; ++kk)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) a[kk][i] = ptx::pack2<T>(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < N / 16; ++kk)
+        MmaO::template rs<1>(o, a[kk], v_desc + stage * kStageStep + ((kk * 16 * 128) >> 4), true);
+      wgmma::commit();
+      wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
+      wgmma::pin(o);
+    }
+    ptx::cp_async_wait<0>();
+
+    // Normalize; each warp stages its 16 rows as T in its own (swizzled) rows of the Q tile, once its whole
+    // warpgroup is done reading Q, then stores whole 16-byte pieces of each row.
+    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group_index) : "memory");
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float sum = l[hh] + __shfl_xor_sync(0xffffffffu, l[hh], 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int r = my_row + 8 * hh;
+#pragma unroll
+      for (int t = 0; t < D / 8; ++t)
+        ptx::st_shared_b32(base_address() + wgmma::swizzled_offset(M, r, t) + 4 * (lane % 4),
+                           ptx::pack2<T>(o[4 * t + 2 * hh] * inv, o[4 * t + 2 * hh + 1] * inv));
+    }
+    __syncwarp();
+    const int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
+    constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
+    const int warp_row0 = 64 * group_index + 16 * warp;
+    T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head + out_col * 8;
+    PackedRowWalk walk(row0 + warp_row0 + out_row, kOutRows, group);
+    for (int rr = out_row; rr < 16; rr += kOutRows, walk.next()) {
+      if (warp_row0 + rr >= rows) break;
+      *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) =
+          ptx::ld_shared_v4(base_address() + wgmma::swizzled_offset(M, warp_row0 + rr, out_col));
+    }
+  }
+};
+
+template <class T, int kKeys = 64, bool kPingPong = false>
+__global__ void __launch_bounds__(PrefillWgmmaConfig<T, kKeys>::kThreads, PrefillWgmmaConfig<T, kKeys>::kMinCtasPerSm)
+    prefill_wgmma_kernel(const __grid_constant__ PrefillParams p) {
+#if PAGEDATTN_WGMMA_DEVICE
+  using Cfg = PrefillWgmmaConfig<T, kKeys>;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // Swizzle atoms need 1024-aligned shared addresses.
+  unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
+  const int tid = static_cast<int>(threadIdx.x);
+  PrefillWgmmaTile<T, kKeys, kPingPong> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
+  for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),
+                        [&](const PrefillWorkItem& item, int kv_head, auto&& claim_next) {
+                          tile.run(item, kv_head, claim_next);
+                        });
+#endif
+}
+
+}  // namespace pagedattn::cuda
