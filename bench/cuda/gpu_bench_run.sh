@@ -1,5 +1,6 @@
 #!/bin/bash
-# One GPU-machine call that checks and measures the CUDA kernels (bench/results/cuda_h200.md): the CUDA tests,
+# One GPU-machine call that checks and measures the CUDA kernels (bench/results/cuda_h200.md): the CUDA tests
+# (the sm_90a prefill kernel's N = 128 tile forced once more, and the mma.sync prefill kernel timed beside it),
 # bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py (FlashInfer's JIT compiles
 # run while the tests do), then compute-sanitizer memcheck and racecheck on both kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
@@ -22,8 +23,14 @@ timeout 500 python3 $P/flashinfer_prefill_warmup.py fa3 /tmp/fi_ready > $o/fi_fa
 for t in test_split_planner test_kv_cache_cuda test_cuda_attention test_prefill_cuda; do
   timeout 200 bin/$t > $o/$t.log 2>&1; echo "$t rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/$t.log | tr '\n' ' ')"
 done
+timeout 60 bin/test_wgmma > $o/test_wgmma.log 2>&1; echo "test_wgmma rc=$? $(tail -n1 $o/test_wgmma.log)"
+# The sm_90a prefill kernel's other tile (N = 128 keys, chosen for long rows) on every prefill test.
+PAGEDATTN_PREFILL_WGMMA=2 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n128.log 2>&1
+echo "test_prefill_cuda (N = 128 forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_n128.log | tr '\n' ' ')"
 timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
 timeout 90 bin/bench_prefill_cuda --csv $o/prefill_ours.csv > $o/prefill_bench.log 2>&1; echo "prefill bench rc=$?"
+# The mma.sync prefill kernel (what sm_80 runs) in the same run, for the before/after ratio.
+PAGEDATTN_PREFILL_WGMMA=0 timeout 90 bin/bench_prefill_cuda > $o/prefill_bench_mma_sync.log 2>&1; echo "prefill bench (mma.sync kernel) rc=$?"
 wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
 timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
 echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
@@ -32,12 +39,16 @@ timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready
 echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
 # Sanitizers (after the timings), on the tests of every dtype, the error paths, the graph replays and the
 # ragged and mixed batches (the 16k/32k-token cases would take minutes under them).
-sanitize() {  # tool binary filter
-  timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2.log" 2>&1
-  echo "$1 $2 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2.log" | tr '\n' ' ')"
+sanitize() {  # tool binary filter [log suffix]
+  timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2$4.log" 2>&1
+  echo "$1 $2$4 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2$4.log" | tr '\n' ' ')"
 }
 sanitize memcheck test_cuda_attention 'Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
 sanitize racecheck test_cuda_attention 'Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
 sanitize memcheck test_prefill_cuda 'Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
 sanitize racecheck test_prefill_cuda 'Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays'
+export PAGEDATTN_PREFILL_WGMMA=2  # the same two on the sm_90a kernel's N = 128 tile
+sanitize memcheck test_prefill_cuda 'Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays' _n128
+sanitize racecheck test_prefill_cuda 'Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays' _n128
+unset PAGEDATTN_PREFILL_WGMMA
 tar czf $OUT/all.tgz -C $o .

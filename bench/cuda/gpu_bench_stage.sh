@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/cuda/bin:$PATH
-targets="test_cuda_attention test_prefill_cuda test_split_planner test_kv_cache_cuda bench_decode_cuda bench_prefill_cuda"
+targets="test_cuda_attention test_prefill_cuda test_wgmma test_split_planner test_kv_cache_cuda bench_decode_cuda bench_prefill_cuda"
 cmake -S . -B build-sm90 -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a-real -DPAGEDATTN_BUILD_BENCH=ON >/dev/null
 # shellcheck disable=SC2086  # the targets are words
 cmake --build build-sm90 --target $targets
