@@ -40,15 +40,21 @@ echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/p
 # Sanitizers (after the timings), on the tests of every dtype, the error paths, the graph replays and the
 # ragged and mixed batches (the 16k/32k-token cases would take minutes under them).
 sanitize() {  # tool binary filter [log suffix]
-  timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2$4.log" 2>&1
-  echo "$1 $2$4 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2$4.log" | tr '\n' ' ')"
+  timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2${4:-}.log" 2>&1
+  echo "$1 $2${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2${4:-}.log" | tr '\n' ' ')"
 }
-sanitize memcheck test_cuda_attention 'Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
-sanitize racecheck test_cuda_attention 'Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
-sanitize memcheck test_prefill_cuda 'Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
-sanitize racecheck test_prefill_cuda 'Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays'
-export PAGEDATTN_PREFILL_WGMMA=2  # the same two on the sm_90a kernel's N = 128 tile
-sanitize memcheck test_prefill_cuda 'Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays' _n128
-sanitize racecheck test_prefill_cuda 'Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays' _n128
-unset PAGEDATTN_PREFILL_WGMMA
+# The six runs in parallel (the GPU has room for all; each is mostly host-side instrumentation), in order after.
+F_DEC_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
+F_DEC_RACE='Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
+F_PRE_MEM='Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
+F_PRE_RACE='Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays'
+sanitize memcheck test_cuda_attention "$F_DEC_MEM" > $o/s1.txt &
+sanitize racecheck test_cuda_attention "$F_DEC_RACE" > $o/s2.txt &
+sanitize memcheck test_prefill_cuda "$F_PRE_MEM" > $o/s3.txt &
+sanitize racecheck test_prefill_cuda "$F_PRE_RACE" > $o/s4.txt &
+# The same two prefill runs on the sm_90a kernel's N = 128 tile.
+PAGEDATTN_PREFILL_WGMMA=2 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" _n128 > $o/s5.txt &
+PAGEDATTN_PREFILL_WGMMA=2 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" _n128 > $o/s6.txt &
+wait
+cat $o/s[1-6].txt
 tar czf $OUT/all.tgz -C $o .

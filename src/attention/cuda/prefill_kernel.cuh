@@ -16,6 +16,8 @@
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/device_error.cuh"
 #include "attention/cuda/prefill_config.cuh"
+#include "attention/cuda/prefill_key_slots.cuh"
+#include "attention/cuda/prefill_softmax.cuh"
 #include "attention/cuda/prefill_units.cuh"
 #include "attention/cuda/ptx.cuh"
 
@@ -50,12 +52,6 @@ struct PrefillTile {
   unsigned char* smem;
   int tid, warp, lane;
 
-  // Block ids of a tile's key rows, copied from the block table by cp.async (two tiles in flight), then
-  // turned into cache slots in place.
-  __device__ int* key_slots(int buffer) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + buffer * N; }
-  __device__ uint32_t key_ids_address(int buffer) const {
-    return ptx::smem_address(smem) + Cfg::kSlotOffset + buffer * N * 4;
-  }
   // Shared-memory addresses for ldmatrix: a tile's base plus this lane's row/column offset, to which the
   // unrolled loops add compile-time offsets. A-operand order (rows 0-7 / 8-15 x columns 0-7 / 8-15) for Q
   // and V^T, B-operand order (rows 0-7 x columns 0-7 / 8-15, then rows 8-15) for K.
@@ -82,36 +78,12 @@ struct PrefillTile {
     const int num_kv_tiles = (kv_len + N - 1) / N;
     const int first_masked_tile = (limit(0) + 1) / N;  // earlier tiles hold only keys every row sees
 
-    // Block ids travel by cp.async like the K/V rows, a tile ahead of their use, so their latency never
-    // stalls the math: thread r < N copies the block-table entry of key r of `tile` into key_slots(tile & 1),
-    // and once its copies have landed turns it into the key's cache slot in place: -1 (zero-filled) past the
-    // keys read or for a bad block id, which it records.
-    const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
-    const auto fetch_ids = [&](int tile) {
-      const int pos = tile * N + tid;
-      if (tid >= N || pos >= kv_len) return;
-      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      ptx::cp_async_4(key_ids_address(tile & 1) + tid * 4, table + page);
-    };
-    const auto ids_to_slots = [&](int tile) {
-      const int pos = tile * N + tid;
-      if (tid >= N) return;
-      int& entry = key_slots(tile & 1)[tid];
-      if (pos >= kv_len) {
-        entry = -1;
-        return;
-      }
-      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      const int id = entry;
-      if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
-        record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
-        entry = -1;
-      } else {
-        entry = id * p.block_size + (pos - page * p.block_size);
-      }
-    };
-    fetch_ids(0);
-    fetch_ids(1);
+    // The cache slots of each K/V tile's keys, fetched a tile ahead (prefill_key_slots.cuh).
+    const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset),
+                                  p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq, item.seq,
+                                  kv_len, tid};
+    keys.fetch(0);
+    keys.fetch(1);
     ptx::cp_async_commit();
 
     // Q tile (zero rows pad it to M).
@@ -144,7 +116,7 @@ struct PrefillTile {
     // K/V rows of `tile` into its stage (the tile's slots are ready); slot -1 rows are zero-filled.
     const auto issue_tile = [&](int tile) {
       if (!copier) return;
-      const int* slots = key_slots(tile & 1);
+      const int* slots = keys.slots(tile);
       const uint32_t sk = stage_address(tile & 1) + copy_row * Cfg::kRowBytes + copy_col * 16;
 #pragma unroll
       for (int k = 0; k < (N + Cfg::kCopyRows - 1) / Cfg::kCopyRows; ++k) {
@@ -160,8 +132,8 @@ struct PrefillTile {
 
     // Prologue: tile 0 in flight.
     ptx::cp_async_wait<1>();  // this thread's ids of tiles 0 and 1 (the Q copies may still fly)
-    ids_to_slots(0);
-    ids_to_slots(1);
+    keys.resolve(0);
+    keys.resolve(1);
     __syncthreads();
     issue_tile(0);
     ptx::cp_async_commit();
@@ -180,10 +152,10 @@ struct PrefillTile {
     const auto step = [&](int tile, auto may_mask, bool masked) {
       const int stage = tile & 1;
       ptx::cp_async_wait<0>();  // this thread's copies of the tile (and Q, and tile + 1's ids) have landed
-      if (tile > 0) ids_to_slots(tile + 1);
+      if (tile > 0) keys.resolve(tile + 1);
       __syncthreads();  // everyone's copies have landed; everyone is done with tile - 1's stage and slots
       if (tile + 1 < num_kv_tiles) issue_tile(tile + 1);
-      fetch_ids(tile + 2);  // into the slot buffer of tile, read for the last time just above
+      keys.fetch(tile + 2);  // into the slot buffer of tile, read for the last time just above
       ptx::cp_async_commit();
       if (tile == num_kv_tiles - 1) claim_next();  // the atomic flies while the last tile computes
 
@@ -280,35 +252,10 @@ struct PrefillTile {
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int i = 2 * mt + hh;
-        float mx = -CUDART_INF_F;
-#pragma unroll
-        for (int n = 0; n < N / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            if (kMayMask && masked && key0 + 8 * n + 2 * (lane % 4) + e > row_limit[i]) s[mt][n][2 * hh + e] = -CUDART_INF_F;
-            mx = fmaxf(mx, s[mt][n][2 * hh + e]);
-          }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(m[i], mx);
-        // A row with nothing visible yet keeps probabilities 0 (exp2(-inf)), never NaN.
-        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new * scale;
-        correction[i] = ptx::exp2_approx(m[i] * scale - ref);
-        moved |= m_new != m[i];
-        m[i] = m_new;
-        float sum = 0.0f;
-#pragma unroll
-        for (int n = 0; n < N / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(fmaf(s[mt][n][2 * hh + e], scale, -ref));
-            s[mt][n][2 * hh + e] = pr;
-            sum += pr;
-          }
-        l[i] = l[i] * correction[i] + sum;
-      }
+      for (int hh = 0; hh < 2; ++hh)
+        correction[2 * mt + hh] = softmax_row_step<N, kMayMask>(&s[mt][0][0], hh, m[2 * mt + hh], l[2 * mt + hh], scale,
+                                                                masked, key0 + 2 * (lane % 4), row_limit[2 * mt + hh],
+                                                                moved);
     if (!kRescaleVote || __any_sync(0xffffffffu, moved)) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)

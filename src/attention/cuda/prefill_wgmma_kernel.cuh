@@ -15,6 +15,8 @@
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/device_error.cuh"
 #include "attention/cuda/prefill_kernel.cuh"
+#include "attention/cuda/prefill_key_slots.cuh"
+#include "attention/cuda/prefill_softmax.cuh"
 #include "attention/cuda/prefill_units.cuh"
 #include "attention/cuda/ptx.cuh"
 #include "attention/cuda/wgmma.cuh"
@@ -62,9 +64,7 @@ struct PrefillWgmmaTile {
   unsigned char* smem;  // 1024-aligned
   int tid, group_index, warp, lane;  // warp: within the warpgroup
 
-  __device__ int* key_slots(int buffer) const { return reinterpret_cast<int*>(smem + Cfg::kSlotOffset) + buffer * N; }
   __device__ uint32_t base_address() const { return ptx::smem_address(smem); }
-  __device__ uint32_t key_ids_address(int buffer) const { return base_address() + Cfg::kSlotOffset + buffer * N * 4; }
   __device__ uint32_t stage_address(int stage) const {
     return base_address() + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
   }
@@ -81,33 +81,12 @@ struct PrefillWgmmaTile {
     const int num_kv_tiles = (kv_len + N - 1) / N;
     const int first_masked_tile = (limit(0) + 1) / N;
 
-    // Block ids: as prefill_kernel (thread r < N fetches key r's entry a tile ahead, then makes it a slot).
-    const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
-    const auto fetch_ids = [&](int tile) {
-      const int pos = tile * N + tid;
-      if (tid >= N || pos >= kv_len) return;
-      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      ptx::cp_async_4(key_ids_address(tile & 1) + tid * 4, table + page);
-    };
-    const auto ids_to_slots = [&](int tile) {
-      const int pos = tile * N + tid;
-      if (tid >= N) return;
-      int& entry = key_slots(tile & 1)[tid];
-      if (pos >= kv_len) {
-        entry = -1;
-        return;
-      }
-      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      const int id = entry;
-      if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
-        record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
-        entry = -1;
-      } else {
-        entry = id * p.block_size + (pos - page * p.block_size);
-      }
-    };
-    fetch_ids(0);
-    fetch_ids(1);
+    // Block ids as in prefill_kernel.
+    const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset),
+                                  p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq, item.seq,
+                                  kv_len, tid};
+    keys.fetch(0);
+    keys.fetch(1);
     ptx::cp_async_commit();
 
     // Q tile into its swizzled layout (zero rows pad it to M). Each thread keeps one 16-byte column chunk;
@@ -137,7 +116,7 @@ struct PrefillWgmmaTile {
     const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * 8;
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
     const auto issue_tile = [&](int tile) {
-      const int* slots = key_slots(tile & 1);
+      const int* slots = keys.slots(tile);
       const uint32_t sk = stage_address(tile & 1) + kv_dst;
 #pragma unroll
       for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
@@ -150,8 +129,8 @@ struct PrefillWgmmaTile {
     };
 
     ptx::cp_async_wait<1>();
-    ids_to_slots(0);
-    ids_to_slots(1);
+    keys.resolve(0);
+    keys.resolve(1);
     __syncthreads();
     issue_tile(0);
     ptx::cp_async_commit();
@@ -171,11 +150,11 @@ struct PrefillWgmmaTile {
     for (int tile = 0; tile < num_kv_tiles; ++tile) {
       const int stage = tile & 1;
       ptx::cp_async_wait<0>();
-      if (tile > 0) ids_to_slots(tile + 1);
+      if (tile > 0) keys.resolve(tile + 1);
       wgmma::fence_proxy_async();  // this thread's copies, visible to the wgmma reads after the barrier
       __syncthreads();
       if (tile + 1 < num_kv_tiles) issue_tile(tile + 1);
-      fetch_ids(tile + 2);
+      keys.fetch(tile + 2);
       ptx::cp_async_commit();
       if (tile == num_kv_tiles - 1) claim_next();
 
@@ -198,42 +177,15 @@ struct PrefillWgmmaTile {
       wgmma::wait<0>();
       wgmma::pin(s);
 
-      // Online softmax (see prefill_kernel's softmax_step): s[4 j + 2 hh + e] is row my_row + 8 hh, key
-      // tile * N + 8 j + 2 (lane % 4) + e.
+      // Online softmax: s[4 n + 2 hh + e] is row my_row + 8 hh, key tile * N + 8 n + 2 (lane % 4) + e.
       const float scale = p.scale_log2;
       const bool masked = tile >= first_masked_tile;
       const int key0 = tile * N + 2 * (lane % 4);
       float correction[2];
       bool moved = false;
 #pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        float mx = -CUDART_INF_F;
-#pragma unroll
-        for (int j = 0; j < N / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float& x = s[4 * j + 2 * hh + e];
-            if (masked && key0 + 8 * j + e > row_limit[hh]) x = -CUDART_INF_F;
-            mx = fmaxf(mx, x);
-          }
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float m_new = fmaxf(m[hh], mx);
-        const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new * scale;
-        correction[hh] = ptx::exp2_approx(m[hh] * scale - ref);
-        moved |= m_new != m[hh];
-        m[hh] = m_new;
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < N / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float& x = s[4 * j + 2 * hh + e];
-            x = ptx::exp2_approx(fmaf(x, scale, -ref));
-            sum += x;
-          }
-        l[hh] = l[hh] * correction[hh] + sum;
-      }
+      for (int hh = 0; hh < 2; ++hh)
+        correction[hh] = softmax_row_step<N, true>(s, hh, m[hh], l[hh], scale, masked, key0, row_limit[hh], moved);
       if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
         for (int i = 0; i < D / 2; ++i) o[i] *= correction[(i / 2) % 2];

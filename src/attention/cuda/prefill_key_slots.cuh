@@ -1,0 +1,49 @@
+// The cache slots of a K/V tile's keys for the prefill kernels (prefill_kernel.cuh, prefill_wgmma_kernel.cuh).
+// Block ids travel by cp.async like the K/V rows, a tile ahead of their use, so their latency never stalls the
+// math: thread r < N copies the block-table entry of key r of `tile` into buffer tile & 1 (fetch), and once its
+// copies have landed turns it into the key's cache slot in place (resolve): -1 (its row is zero-filled, never
+// read) past the keys the unit reads or for a bad block id, which it records.
+#pragma once
+
+#include "attention/cuda/device_error.cuh"
+#include "attention/cuda/prefill_params.h"
+#include "attention/cuda/ptx.cuh"
+
+namespace pagedattn::cuda {
+
+template <int N>
+struct PrefillKeySlots {
+  const PrefillParams& p;
+  int* buffers;  // shared memory: two buffers of N ints
+  const int* table;  // the sequence's block-table row
+  int seq, kv_len, tid;
+
+  __device__ int* slots(int tile) const { return buffers + (tile & 1) * N; }
+
+  __device__ void fetch(int tile) const {
+    const int pos = tile * N + tid;
+    if (tid >= N || pos >= kv_len) return;
+    const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+    ptx::cp_async_4(ptx::smem_address(slots(tile)) + tid * 4, table + page);
+  }
+
+  __device__ void resolve(int tile) const {
+    const int pos = tile * N + tid;
+    if (tid >= N) return;
+    int& entry = slots(tile)[tid];
+    if (pos >= kv_len) {
+      entry = -1;
+      return;
+    }
+    const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+    const int id = entry;
+    if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+      record_device_error(p.error, DeviceErrorCode::block_id, seq, page, id, p.num_blocks);
+      entry = -1;
+    } else {
+      entry = id * p.block_size + (pos - page * p.block_size);
+    }
+  }
+};
+
+}  // namespace pagedattn::cuda
