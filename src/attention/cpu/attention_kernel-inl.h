@@ -443,7 +443,9 @@ class PrefetchCursor {
       const char* line = bases_[base_] + offset_;
       for (size_t i = 0; i < take; ++i, line += 64) {
 #if HWY_COMPILER_GCC  // includes clang
-        __builtin_prefetch(line, /*rw=*/0, /*locality=*/2);  // into L2: L1 stays with the tile
+        // prefetcht1: into L2 where the core has an L2-only hint (Zen 4, Intel), so L1 stays with the tile; Zen 3
+        // fills L1 too (bench/results/cpu_decode.md).
+        __builtin_prefetch(line, /*rw=*/0, /*locality=*/2);
 #else
         hwy::Prefetch(line);
 #endif
