@@ -37,20 +37,22 @@ struct PrefillWgmmaConfig {
   static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kCopyRows = kThreads / kChunksPerRow;
   static constexpr int kRowBytes = kHeadDim * 2;
-  // Layout from a 1024-aligned base: Q | 2 stages x (K, V) | key slots of two tiles | two claimed units.
+  // N = 128 waits for a tile's O += P V only after issuing the next tile's S = Q K^T, so that the tensor cores
+  // never idle across the tile barrier; the next tile's copies then must not land in the stage that P V still
+  // reads: three K/V stages (226 KB of shared memory in all). N = 64 (two CTAs per SM) has room for two.
+  static constexpr bool kDeferPvWait = kKeys == 128;
+  static constexpr int kStages = kDeferPvWait ? 3 : 2;
+  // Layout from a 1024-aligned base: Q | stages x (K, V) | key slots of two tiles | two claimed units.
   static constexpr int kQBytes = kTileRows * kRowBytes;
   static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
   static constexpr int kStageOffset = kQBytes;
-  static constexpr int kSlotOffset = kStageOffset + 2 * 2 * kKvTileBytes;
+  static constexpr int kSlotOffset = kStageOffset + kStages * 2 * kKvTileBytes;
   static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
   static constexpr int kSmemBytes = kUnitOffset + 128 + 1024;  // + the alignment of the base
   static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
 };
 
-// (Waiting for a tile's O += P V only after issuing the next tile's S = Q K^T measured 3% faster at N = 128,
-// but with two stages the copies of tile t + 1 then overwrite the V tile that P V of tile t - 1 may still
-// read: it needs a third stage.)
 // kPingPong: warpgroup 1 issues a tile's S = Q K^T only once warpgroup 0 has issued its own, so the tensor
 // cores run one warpgroup's product while the other computes its softmax.
 template <class T, int kKeys, bool kPingPong>
@@ -117,7 +119,7 @@ struct PrefillWgmmaTile {
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
     const auto issue_tile = [&](int tile) {
       const int* slots = keys.slots(tile);
-      const uint32_t sk = stage_address(tile & 1) + kv_dst;
+      const uint32_t sk = stage_address(tile % Cfg::kStages) + kv_dst;
 #pragma unroll
       for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
         const int slot = slots[copy_row + k * Cfg::kCopyRows];
@@ -148,7 +150,7 @@ struct PrefillWgmmaTile {
     constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
 
     for (int tile = 0; tile < num_kv_tiles; ++tile) {
-      const int stage = tile & 1;
+      const int stage = tile % Cfg::kStages;
       ptx::cp_async_wait<0>();
       if (tile > 0) keys.resolve(tile + 1);
       wgmma::fence_proxy_async();  // this thread's copies, visible to the wgmma reads after the barrier
@@ -174,8 +176,9 @@ struct PrefillWgmmaTile {
       if constexpr (kPingPong) {
         if (group_index == 0) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
       }
-      wgmma::wait<0>();
+      wgmma::wait<0>();  // S, and with kDeferPvWait the previous tile's P V
       wgmma::pin(s);
+      if constexpr (Cfg::kDeferPvWait) wgmma::pin(o);
 
       // Online softmax: s[4 n + 2 hh + e] is row my_row + 8 hh, key tile * N + 8 n + 2 (lane % 4) + e.
       const float scale = p.scale_log2;
@@ -203,7 +206,13 @@ struct PrefillWgmmaTile {
       for (int kk = 0; kk < N / 16; ++kk)
         MmaO::template rs<1>(o, a[kk], v_desc + stage * kStageStep + ((kk * 16 * 128) >> 4), true);
       wgmma::commit();
-      wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
+      if constexpr (!Cfg::kDeferPvWait) {
+        wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
+        wgmma::pin(o);
+      }
+    }
+    if constexpr (Cfg::kDeferPvWait) {
+      wgmma::wait<0>();  // the last tile's P V
       wgmma::pin(o);
     }
     ptx::cp_async_wait<0>();
