@@ -88,8 +88,9 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
     if (wgmma_prefill_available<T>(device)) {
       // N = 128 (one CTA per SM, warpgroup ping-pong) on long rows, N = 64 (two CTAs per SM, whose more
       // CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8, causal,
-      // block 16: N = 128 faster at 1 x 8192 (1284 vs 1371 us) and 4 x 4096 (1351 vs 1397); N = 64 at
-      // 16 x 1024 (424 vs 462) and 64 x 256 (177 vs 233); even on 2 chunks of 512 over 2048 cached (94 vs 96).
+      // block 16 (two stages at N = 128 then; three now, 4% faster): N = 128 faster at 1 x 8192 (1284 vs 1371 us)
+      // and 4 x 4096 (1351 vs 1397); N = 64 at 16 x 1024 (424 vs 462) and 64 x 256 (177 vs 233); even on 2 chunks
+      // of 512 over 2048 cached (94 vs 96).
       // The cut is the call's mean query rows per sequence (decode rows count too).
       int choice = wgmma_prefill_forced();
       if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
