@@ -1,7 +1,7 @@
 // Paged prefill attention for Hopper (sm_90a), f16/bf16 at D = 128: prefill_kernel.cuh's work units, K/V
 // gather, masking and output, with the tile math on warpgroup MMA. A CTA is two warpgroups, each owning 64
-// of the M = 128 packed query rows; K/V tiles of N keys stream through a two-stage cp.async pipeline into
-// 128-byte-swizzled shared tiles (wgmma.cuh), Q stays in shared memory in the same layout. Per tile and
+// of the M = 128 packed query rows; K/V tiles of N keys stream through a cp.async pipeline (two stages at
+// N = 64, three at N = 128) into 128-byte-swizzled shared tiles (wgmma.cuh), Q stays in shared memory in the same layout. Per tile and
 // warpgroup: S = Q K^T by wgmma m64nNk16 (A = Q, B = K, both K-major in shared memory, 8 k-steps over D),
 // the online softmax on the f32 accumulators in registers (per warp the same fragment layout as mma.sync's
 // m16n8 accumulators), then O += P V by wgmma m64n128k16 with P as bf16/f16 register fragments and V
@@ -50,6 +50,7 @@ struct PrefillWgmmaConfig {
   static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
   static constexpr int kSmemBytes = kUnitOffset + 128 + 1024;  // + the alignment of the base
   static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
+  static_assert(kSmemBytes <= 227 * 1024, "the most dynamic shared memory an sm_90 CTA may opt in to");
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
 };
 
