@@ -5,7 +5,7 @@
 # run while the tests do), then compute-sanitizer memcheck and racecheck on both kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
-# back); the summary lines and both tables are printed. 265 s of command time on a cold machine (2026-12-02).
+# back); the summary lines and both tables are printed. 253-260 s of command time on a cold machine (2026-12-02).
 set -u
 cd .gpu/h200
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
