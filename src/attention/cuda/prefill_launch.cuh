@@ -13,6 +13,7 @@
 #include "attention/cuda/prefill_launch.h"
 #include "attention/cuda/prefill_simple_kernel.cuh"
 #include "attention/cuda/prefill_wgmma_kernel.cuh"
+#include "attention/cuda/prefill_wgmma_ws_kernel.cuh"
 
 namespace pagedattn::cuda {
 
@@ -75,7 +76,7 @@ bool wgmma_prefill_available(int device) {
 inline int wgmma_prefill_forced() {
   static const int forced = [] {
     const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
-    return env != nullptr && env[0] >= '0' && env[0] <= '2' && env[1] == 0 ? env[0] - '0' : -1;
+    return env != nullptr && env[0] >= '0' && env[0] <= '3' && env[1] == 0 ? env[0] - '0' : -1;
   }();
   return forced;
 }
@@ -97,6 +98,11 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
       if (choice == 1) {
         using W = PrefillWgmmaConfig<T, 64>;
         launch_resident<prefill_wgmma_kernel<T, 64>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+        return;
+      }
+      if (choice == 3) {
+        using W = PrefillWsConfig<T>;
+        launch_resident<prefill_wgmma_ws_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
         return;
       }
       if (choice == 2) {

@@ -17,6 +17,17 @@ struct PrefillUnit {
   int kv_head;  // -1: no unit left
 };
 
+// Unit `index` of the list (kv_head -1 past its end): units run KV head by KV head.
+__device__ inline PrefillUnit prefill_unit(const PrefillWorkList& work, int num_items, int num_kv_heads, int index) {
+  PrefillUnit u{};
+  u.kv_head = -1;
+  if (index < num_items * num_kv_heads) {
+    u.kv_head = index / num_items;
+    u.item = work.items[index - u.kv_head * num_items];
+  }
+  return u;
+}
+
 // f(item, kv_head, claim_next) for every unit this CTA claims; f calls claim_next() exactly once per unit,
 // where thread 0 should send the atomic that claims the next one. s_units: two PrefillUnit slots of shared
 // memory.
@@ -26,17 +37,8 @@ __device__ inline void for_each_prefill_unit(const PrefillWorkList& work, int nu
   // The work list is written by the kernel before us (we are its programmatic dependent).
   ptx::wait_for_prerequisites();
   const int num_items = *work.num_items;
-  const int num_units = num_items * num_kv_heads;
   const bool leader = threadIdx.x == 0;
-  const auto fetch = [&](int unit) {
-    PrefillUnit u{};
-    u.kv_head = -1;
-    if (unit < num_units) {
-      u.kv_head = unit / num_items;
-      u.item = work.items[unit - u.kv_head * num_items];
-    }
-    return u;
-  };
+  const auto fetch = [&](int unit) { return prefill_unit(work, num_items, num_kv_heads, unit); };
   if (leader) s_units[0] = fetch(atomicAdd(work.next_unit, 1));
   __syncthreads();
   for (int slot = 0;; slot ^= 1) {

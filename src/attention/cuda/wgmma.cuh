@@ -67,6 +67,21 @@ __device__ inline void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
 }
+// Per-thread register limits of warp-specialized kernels, set by all warps of a warpgroup together: a copy
+// warpgroup gives registers back (shrink) so that the math warpgroups can take them (grow).
+template <int kRegisters>
+__device__ inline void shrink_registers() {
+#if PAGEDATTN_WGMMA_DEVICE
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+#endif
+}
+template <int kRegisters>
+__device__ inline void grow_registers() {
+#if PAGEDATTN_WGMMA_DEVICE
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+#endif
+}
+
 // Keeps the compiler from moving accesses of accumulator registers across wgmma issue / wait.
 template <int kN>
 __device__ inline void pin(float (&d)[kN]) {

@@ -1,0 +1,388 @@
+// Paged prefill attention for Hopper (sm_90a), f16/bf16 at D = 128, warp-specialized (the structure of
+// FlashAttention-3): prefill_kernel.cuh's work units, masking and output, with tiles of M = 128 packed query
+// rows and N = 128 keys. A CTA is three warpgroups:
+//  - a copy warpgroup claims the units, looks the keys' pages up in the block table and copies Q, then K and
+//    V tile by tile, with cp.async into 128-byte-swizzled shared tiles (wgmma.cuh) of a three-stage ring;
+//    its copies' landing completes the stage's "full" mbarrier, so it never waits for its own copies;
+//  - two math warpgroups own 64 rows each: S = Q K^T (wgmma, both operands in shared memory), the online
+//    softmax in registers, O += P V (P from registers). Each issues tile t's S together with tile t - 1's
+//    P V, then computes tile t's softmax while both run; the two take turns at issuing (named barriers),
+//    so one's softmax overlaps the other's products. A K (V) stage is handed back as soon as its last
+//    product has read it.
+// Nothing waits on a whole-CTA barrier after the start; the copy warpgroup runs up to three tiles ahead,
+// across units too. The output goes from the accumulators straight to memory (Q's tile is refilled for the
+// next unit meanwhile).
+#pragma once
+
+#include <math_constants.h>
+
+#include <type_traits>
+
+#include "attention/cuda/cuda_types.cuh"
+#include "attention/cuda/device_error.cuh"
+#include "attention/cuda/mbarrier.cuh"
+#include "attention/cuda/prefill_config.cuh"
+#include "attention/cuda/prefill_kernel.cuh"
+#include "attention/cuda/prefill_softmax.cuh"
+#include "attention/cuda/prefill_units.cuh"
+#include "attention/cuda/ptx.cuh"
+#include "attention/cuda/wgmma.cuh"
+
+namespace pagedattn::cuda {
+
+template <class T>
+struct PrefillWsConfig {
+  static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
+  static constexpr int kHeadDim = 128;
+  static constexpr int kTileRows = 128;  // M (the work list's tile_rows: prefill_kernel's M)
+  static constexpr int kTileKeys = 128;  // N
+  static constexpr int kMathThreads = 256, kCopyThreads = 128;
+  static constexpr int kThreads = kMathThreads + kCopyThreads;
+  // setmaxnreg moves registers within the CTA's allocation at launch (168 per thread: 64K / 384 threads,
+  // rounded down to a multiple of 8): the copy warpgroup needs few; the math ones hold S, P, O (160) and
+  // addresses. Asking for more than the launch allocation leaves the math warpgroups waiting forever.
+  static constexpr int kCopyRegisters = 40, kMathRegisters = 232;
+  static_assert(kCopyRegisters * kCopyThreads + kMathRegisters * kMathThreads <= 65536 / kThreads / 8 * 8 * kThreads,
+                "the registers the CTA holds");
+  static constexpr int kStages = 3;
+  static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
+  static constexpr int kCopyRows = kCopyThreads / kChunksPerRow;  // rows per pass of the copy warpgroup
+  static constexpr int kRowBytes = kHeadDim * 2;
+  // Layout from a 1024-aligned base: Q | stages x (K, V) | mbarriers | the two unit slots.
+  static constexpr int kQBytes = kTileRows * kRowBytes;
+  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
+  static constexpr int kStageOffset = kQBytes;
+  static constexpr int kBarrierOffset = kStageOffset + kStages * 2 * kKvTileBytes;
+  // mbarriers (index): per stage K full / V full / K empty / V empty, then Q full / empty, unit slot full /
+  // empty (two slots).
+  static constexpr int kFullK = 0, kFullV = kStages, kEmptyK = 2 * kStages, kEmptyV = 3 * kStages;
+  static constexpr int kQFull = 4 * kStages, kQEmpty = kQFull + 1, kUnitFull = kQEmpty + 1, kUnitEmpty = kUnitFull + 2;
+  static constexpr int kNumBarriers = kUnitEmpty + 2;
+  static constexpr int kUnitOffset = kBarrierOffset + (kNumBarriers * 8 + 15) / 16 * 16;
+  static constexpr int kSmemBytes = kUnitOffset + 2 * static_cast<int>(sizeof(PrefillUnit)) + 1024;  // + alignment
+  // Named barriers: the math warpgroups' turns at issuing products.
+  static constexpr int kTurnBarrier = 1;  // + warpgroup
+  static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
+  static_assert(kSmemBytes <= 227 * 1024, "the most dynamic shared memory an sm_90 CTA may opt in to");
+  static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves all prefill kernels");
+};
+
+// Where a unit's rows look: row r sees keys 0 .. limit(r) (bottom-right aligned when causal).
+struct PrefillUnitShape {
+  int row0, rows, group, context_len, q_len;
+  bool causal;
+  __device__ int limit(int r) const { return causal ? context_len - q_len + (row0 + r) / group : context_len - 1; }
+  __device__ int kv_len() const { return limit(rows - 1) + 1; }
+};
+
+template <class T>
+struct PrefillWs {
+  using Cfg = PrefillWsConfig<T>;
+  static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys, kStages = Cfg::kStages;
+  using MmaS = wgmma::Wgmma<N, T>;
+  using MmaO = wgmma::Wgmma<D, T>;
+
+  const PrefillParams& p;
+  unsigned char* smem;  // 1024-aligned
+
+  __device__ uint32_t base_address() const { return ptx::smem_address(smem); }
+  __device__ uint32_t stage_address(int stage) const {
+    return base_address() + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
+  }
+  __device__ uint32_t barrier(int index) const { return base_address() + Cfg::kBarrierOffset + 8 * index; }
+  __device__ PrefillUnit* unit_slots() const { return reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset); }
+  __device__ PrefillUnitShape shape(const PrefillWorkItem& item) const {
+    return {item.row0, item.rows, p.group_size, item.context_len, item.q_len, p.causal};
+  }
+
+  // Thread 0, before the warpgroups part.
+  __device__ void init_barriers() const {
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier::init(barrier(Cfg::kFullK + s), Cfg::kCopyThreads);  // each copy thread's landed copies
+      mbarrier::init(barrier(Cfg::kFullV + s), Cfg::kCopyThreads);
+      mbarrier::init(barrier(Cfg::kEmptyK + s), Cfg::kMathThreads / 32);  // each math warp, done reading
+      mbarrier::init(barrier(Cfg::kEmptyV + s), Cfg::kMathThreads / 32);
+    }
+    mbarrier::init(barrier(Cfg::kQFull), Cfg::kCopyThreads);
+    mbarrier::init(barrier(Cfg::kQEmpty), Cfg::kMathThreads / 32);
+    for (int s = 0; s < 2; ++s) {
+      mbarrier::init(barrier(Cfg::kUnitFull + s), 1);  // the claiming thread
+      mbarrier::init(barrier(Cfg::kUnitEmpty + s), Cfg::kThreads / 32);  // every warp has read it
+    }
+  }
+
+  // The unit of the `count`-th claim (every thread of the CTA goes through the same sequence): copy thread 0
+  // claims it into slot count % 2 once every warp has read that slot's previous unit.
+  __device__ PrefillUnit next_unit(uint32_t count, bool claimer, int num_items) const {
+    const int slot = count & 1;
+    const uint32_t parity = (count >> 1) & 1;
+    if (claimer) {
+      mbarrier::wait(barrier(Cfg::kUnitEmpty + slot), parity ^ 1);
+      unit_slots()[slot] = prefill_unit(p.work, num_items, p.num_kv_heads, atomicAdd(p.work.next_unit, 1));
+      mbarrier::arrive(barrier(Cfg::kUnitFull + slot));
+    }
+    mbarrier::wait(barrier(Cfg::kUnitFull + slot), parity);
+    const PrefillUnit unit = unit_slots()[slot];
+    __syncwarp();
+    if (threadIdx.x % 32 == 0) mbarrier::arrive(barrier(Cfg::kUnitEmpty + slot));
+    return unit;
+  }
+
+  // ---- The copy warpgroup (thread c of 128). ----
+  __device__ void copy_loop(int c, int num_items) const {
+    const int lane = c % 32;
+    const int copy_row = c / Cfg::kChunksPerRow, copy_col = c % Cfg::kChunksPerRow;
+    // Pass k of a K/V tile copies row copy_row + kCopyRows k; this lane looks up the cache slot of row
+    // lookup_row, and pass k takes it from lane 2 k + lane / 16 (the warp's rows are 2 warp + 0/1 + 8 k).
+    const int lookup_row = 2 * (c / 32) + (lane & 1) + Cfg::kCopyRows * (lane >> 1);
+    const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
+    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
+    uint32_t tiles = 0;  // K/V tiles copied so far: the position in the stage ring
+    for (uint32_t count = 0;; ++count) {
+      const PrefillUnit unit = next_unit(count, c == 0, num_items);
+      if (unit.kv_head < 0) break;
+      const PrefillWorkItem& item = unit.item;
+      const PrefillUnitShape shape = this->shape(item);
+      const int kv_len = shape.kv_len(), num_kv_tiles = (kv_len + N - 1) / N;
+      const int q_head0 = unit.kv_head * shape.group;
+
+      // Q, once the math warpgroups are done with the previous unit's (zero rows pad it to M).
+      mbarrier::wait(barrier(Cfg::kQEmpty), (count & 1) ^ 1);
+      {
+        const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token +
+                     q_head0 * p.q_stride_head + copy_col * 8;
+        const uint32_t dst = base_address() + wgmma::swizzled_offset(M, copy_row, copy_col);
+        PackedRowWalk walk(item.row0 + copy_row, Cfg::kCopyRows, shape.group);
+        for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
+          const bool live = r < item.rows;
+          ptx::cp_async_16(dst + (r - copy_row) * Cfg::kRowBytes / 2,
+                           live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
+        }
+      }
+      mbarrier::arrive_when_copied(barrier(Cfg::kQFull));
+
+      // Block ids are loaded a tile ahead of their use; a key past kv_len (or of a bad block id, recorded)
+      // gets slot -1: its row is zero-filled, never read.
+      const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
+      const auto page_of = [&](int pos) {
+        return static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      };
+      const auto fetch_id = [&](int tile) {
+        const int pos = tile * N + lookup_row;
+        return pos < kv_len ? table[page_of(pos)] : 0;
+      };
+      const auto slot_of = [&](int tile, int id) {
+        const int pos = tile * N + lookup_row;
+        if (pos >= kv_len) return -1;
+        const int page = page_of(pos);
+        if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+          record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
+          return -1;
+        }
+        return id * p.block_size + (pos - page * p.block_size);
+      };
+      const int column = unit.kv_head * D + copy_col * 8;
+      // One tile of K (value = false) or V into the stage of ring position `position`, once it is empty.
+      const auto copy_tile = [&](bool value, uint32_t position, int slot) {
+        const int stage = position % kStages;
+        mbarrier::wait(barrier((value ? Cfg::kEmptyV : Cfg::kEmptyK) + stage), ((position / kStages) & 1) ^ 1);
+        const uint32_t dst = stage_address(stage) + (value ? Cfg::kKvTileBytes : 0) + kv_dst;
+        const T* src = static_cast<const T*>(value ? p.value_cache : p.key_cache) + column;
+#pragma unroll
+        for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
+          const int row_slot = __shfl_sync(0xffffffffu, slot, 2 * k + lane / 16);
+          ptx::cp_async_16(dst + k * Cfg::kCopyRows * 128, src + static_cast<long long>(max(row_slot, 0)) * row_stride,
+                           row_slot >= 0);
+        }
+        mbarrier::arrive_when_copied(barrier((value ? Cfg::kFullV : Cfg::kFullK) + stage));
+      };
+      // In the order the math warpgroups use them: K 0, then K t with V t - 1, then the last V.
+      int id = fetch_id(0), v_slot = -1;
+      for (int tile = 0; tile < num_kv_tiles; ++tile) {
+        const int k_slot = slot_of(tile, id);
+        if (tile + 1 < num_kv_tiles) id = fetch_id(tile + 1);
+        copy_tile(false, tiles + tile, k_slot);
+        if (tile > 0) copy_tile(true, tiles + tile - 1, v_slot);
+        v_slot = k_slot;
+      }
+      copy_tile(true, tiles + num_kv_tiles - 1, v_slot);
+      tiles += num_kv_tiles;
+    }
+    ptx::cp_async_wait<0>();
+  }
+
+  // ---- A math warpgroup (thread t of 256). ----
+  __device__ void math_loop(int t, int num_items) const {
+    const int group_index = t / 128, warp = t % 128 / 32, lane = t % 32;
+    const bool warp_leader = lane == 0;
+    // This thread's rows: 64 group + 16 warp + lane / 4 (+ 8).
+    const int my_row = 64 * group_index + 16 * warp + lane / 4;
+    // Turns at issuing: warpgroup 0 goes first.
+    const auto take_turn = [&] { mbarrier::named_sync(Cfg::kTurnBarrier + group_index, Cfg::kMathThreads); };
+    const auto pass_turn = [&] { mbarrier::named_arrive(Cfg::kTurnBarrier + (group_index ^ 1), Cfg::kMathThreads); };
+    if (group_index == 1) pass_turn();
+
+    // Descriptors: the start-address field (bits 0-13, address >> 4) takes compile-time offsets by plain
+    // addition (shared addresses stay below 256 KiB). Q's rows of this warpgroup; K and V of stage 0.
+    const uint64_t q_desc = wgmma::descriptor(base_address() + group_index * 64 * 128, 16, 1024);
+    const uint64_t k_desc = wgmma::descriptor(stage_address(0), 16, 1024);
+    const uint64_t v_desc = wgmma::descriptor(stage_address(0) + Cfg::kKvTileBytes, N * 128, 1024);
+    constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
+
+    uint32_t tiles = 0;  // as the copy warpgroup's
+    for (uint32_t count = 0;; ++count) {
+      const PrefillUnit unit = next_unit(count, false, num_items);
+      if (unit.kv_head < 0) return;
+      const PrefillWorkItem& item = unit.item;
+      const PrefillUnitShape shape = this->shape(item);
+      const int num_kv_tiles = (shape.kv_len() + N - 1) / N;
+      const int first_masked_tile = (shape.limit(0) + 1) / N;
+      int row_limit[2];
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < item.rows ? shape.limit(my_row + 8 * hh) : -1;
+
+      float s[N / 2], o[D / 2];
+      uint32_t a[N / 16][4];  // P as the A fragments of P V
+      float m[2] = {-CUDART_INF_F, -CUDART_INF_F}, l[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+
+      const auto stage_of = [&](int tile) { return static_cast<int>((tiles + tile) % kStages); };
+      const auto wait_full = [&](int first, int tile) {
+        mbarrier::wait(barrier(first + stage_of(tile)), ((tiles + tile) / kStages) & 1);
+        wgmma::fence_proxy_async();  // the landed copies, visible to the products' reads
+      };
+      const auto release = [&](int first, int tile) {
+        __syncwarp();
+        if (warp_leader) mbarrier::arrive(barrier(first + stage_of(tile)));
+      };
+      // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
+      const auto issue_scores = [&](int tile) {
+        wait_full(Cfg::kFullK, tile);
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+          const uint64_t qa = q_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
+          const uint64_t kb = k_desc + stage_of(tile) * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
+          MmaS::template ss<0>(s, qa, kb, kk > 0);
+        }
+        wgmma::commit();
+      };
+      // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows 16 kk ..
+      const auto issue_values = [&](int tile) {
+        wait_full(Cfg::kFullV, tile);
+        wgmma::fence();  // (ptxas would add it: P's registers were written since the last fence)
+#pragma unroll
+        for (int kk = 0; kk < N / 16; ++kk)
+          MmaO::template rs<1>(o, a[kk], v_desc + stage_of(tile) * kStageStep + ((kk * 16 * 128) >> 4), true);
+        wgmma::commit();
+      };
+      // Online softmax of the tile's scores (s[4 n + 2 hh + e] is row my_row + 8 hh, key tile N + 8 n + 2 (lane
+      // % 4) + e), then P into a once the previous P V is done with it (and O rescaled).
+      // kMayMask: compiled with the causal / context mask (tiles from first_masked_tile on), else without.
+      const auto softmax = [&](int tile, float(&correction)[2], auto may_mask) {
+        const int key0 = tile * N + 2 * (lane % 4);
+        bool moved = false;
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh)
+          correction[hh] = softmax_row_step<N, decltype(may_mask)::value>(
+              s, hh, m[hh], l[hh], p.scale_log2, tile >= first_masked_tile, key0, row_limit[hh], moved);
+        return __any_sync(0xffffffffu, moved);
+      };
+      const auto pack_probabilities = [&] {
+#pragma unroll
+        for (int kk = 0; kk < N / 16; ++kk)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) a[kk][i] = ptx::pack2<T>(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
+      };
+      const auto release_q = [&] {  // after the unit's last S = Q K^T
+        __syncwarp();
+        if (warp_leader) mbarrier::arrive(barrier(Cfg::kQEmpty));
+      };
+
+      mbarrier::wait(barrier(Cfg::kQFull), count & 1);
+      take_turn();
+      issue_scores(0);
+      pass_turn();
+      wgmma::wait<0>();
+      wgmma::pin(s);
+      release(Cfg::kEmptyK, 0);
+      if (num_kv_tiles == 1) release_q();
+      float correction[2];
+      softmax(0, correction, std::true_type{});
+      pack_probabilities();
+      // Tile t's S with tile t - 1's P V, then tile t's softmax while they run.
+      const auto step = [&](int tile, auto may_mask) {
+        take_turn();
+        issue_scores(tile);
+        issue_values(tile - 1);
+        pass_turn();
+        wgmma::wait<1>();  // S of this tile
+        wgmma::pin(s);
+        release(Cfg::kEmptyK, tile);
+        if (tile == num_kv_tiles - 1) release_q();
+        const bool moved = softmax(tile, correction, may_mask);
+        wgmma::wait<0>();  // P V of the previous tile
+        wgmma::pin(o);
+        release(Cfg::kEmptyV, tile - 1);
+        if (moved) {
+#pragma unroll
+          for (int i = 0; i < D / 2; ++i) o[i] *= correction[(i / 2) % 2];
+        }
+        pack_probabilities();
+      };
+      const int unmasked_end = max(1, min(first_masked_tile, num_kv_tiles));
+      for (int tile = 1; tile < unmasked_end; ++tile) step(tile, std::false_type{});
+      for (int tile = unmasked_end; tile < num_kv_tiles; ++tile) step(tile, std::true_type{});
+      issue_values(num_kv_tiles - 1);
+      wgmma::wait<0>();
+      wgmma::pin(o);
+      release(Cfg::kEmptyV, num_kv_tiles - 1);
+      tiles += num_kv_tiles;
+
+      // Normalize and store this thread's pieces of its two rows (4 bytes per 8 columns).
+      const int q_head0 = unit.kv_head * shape.group;
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        float sum = l[hh] + __shfl_xor_sync(0xffffffffu, l[hh], 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const int r = my_row + 8 * hh;
+        if (r >= item.rows) continue;
+        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        const int packed = item.row0 + r, token = packed / shape.group, head = packed - token * shape.group;
+        T* out = static_cast<T*>(p.out) + (item.first_row + token) * p.o_stride_token +
+                 (q_head0 + head) * p.o_stride_head + 2 * (lane % 4);
+#pragma unroll
+        for (int c = 0; c < D / 8; ++c)
+          *reinterpret_cast<uint32_t*>(out + 8 * c) = ptx::pack2<T>(o[4 * c + 2 * hh] * inv, o[4 * c + 2 * hh + 1] * inv);
+      }
+    }
+  }
+};
+
+template <class T>
+__global__ void __launch_bounds__(PrefillWsConfig<T>::kThreads, 1)
+    prefill_wgmma_ws_kernel(const __grid_constant__ PrefillParams p) {
+#if PAGEDATTN_WGMMA_DEVICE
+  using Cfg = PrefillWsConfig<T>;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  // Swizzle atoms need 1024-aligned shared addresses.
+  unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
+  const int tid = static_cast<int>(threadIdx.x);
+  const PrefillWs<T> ws{p, smem};
+  if (tid == 0) ws.init_barriers();
+  // The work list is written by the kernel before us (we are its programmatic dependent).
+  ptx::wait_for_prerequisites();
+  __syncthreads();
+  const int num_items = *p.work.num_items;
+  if (tid >= Cfg::kMathThreads) {
+    wgmma::shrink_registers<Cfg::kCopyRegisters>();
+    ws.copy_loop(tid - Cfg::kMathThreads, num_items);
+  } else {
+    wgmma::grow_registers<Cfg::kMathRegisters>();
+    ws.math_loop(tid, num_items);
+  }
+#endif
+}
+
+}  // namespace pagedattn::cuda
