@@ -18,6 +18,11 @@ struct PrefillKeySlots {
   const int* table;  // the sequence's block-table row
   int seq, kv_len, tid;
 
+  __device__ PrefillKeySlots(const PrefillParams& params, int* slot_buffers, int sequence, int keys, int thread)
+      : p(params), buffers(slot_buffers),
+        table(params.block_tables + static_cast<long long>(sequence) * params.max_blocks_per_seq), seq(sequence),
+        kv_len(keys), tid(thread) {}
+
   __device__ int* slots(int tile) const { return buffers + (tile & 1) * N; }
 
   __device__ void fetch(int tile) const {

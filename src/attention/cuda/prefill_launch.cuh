@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -71,12 +72,17 @@ bool wgmma_prefill_available(int device) {
 #endif
 }
 
-// The environment variable PAGEDATTN_PREFILL_WGMMA forces a choice for benchmarks and tests: 0 prefill_kernel,
-// 1 the wgmma kernel with N = 64, 2 with N = 128; otherwise -1 (the launcher chooses).
+// The environment variable PAGEDATTN_PREFILL_WGMMA forces a choice for benchmarks and tests: 0 prefill_kernel
+// (mma.sync), 1 prefill_wgmma_kernel with N = 64, 2 with N = 128, 3 the warp-specialized kernel, 4 its
+// variant with two K/V stages and two Q tiles; otherwise -1 (the launcher chooses). Another value is reported
+// on stderr once and ignored.
 inline int wgmma_prefill_forced() {
   static const int forced = [] {
     const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
-    return env != nullptr && env[0] >= '0' && env[0] <= '3' && env[1] == 0 ? env[0] - '0' : -1;
+    if (env == nullptr || env[0] == 0) return -1;
+    if (env[0] >= '0' && env[0] <= '4' && env[1] == 0) return env[0] - '0';
+    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_PREFILL_WGMMA=%s (expected 0, 1, 2, 3 or 4)\n", env);
+    return -1;
   }();
   return forced;
 }
@@ -94,7 +100,7 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
       // of 512 over 2048 cached (94 vs 96).
       // The cut is the call's mean query rows per sequence (decode rows count too).
       int choice = wgmma_prefill_forced();
-      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
+      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 3 : 1;
       if (choice == 1) {
         using W = PrefillWgmmaConfig<T, 64>;
         launch_resident<prefill_wgmma_kernel<T, 64>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
@@ -103,6 +109,11 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
       if (choice == 3) {
         using W = PrefillWsConfig<T>;
         launch_resident<prefill_wgmma_ws_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+        return;
+      }
+      if (choice == 4) {
+        using W = PrefillWsConfig<T, 2, 2>;
+        launch_resident<prefill_wgmma_ws_kernel<T, 2, 2>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
         return;
       }
       if (choice == 2) {

@@ -85,9 +85,7 @@ struct PrefillWgmmaTile {
     const int first_masked_tile = (limit(0) + 1) / N;
 
     // Block ids as in prefill_kernel.
-    const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset),
-                                  p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq, item.seq,
-                                  kv_len, tid};
+    const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset), item.seq, kv_len, tid};
     keys.fetch(0);
     keys.fetch(1);
     ptx::cp_async_commit();

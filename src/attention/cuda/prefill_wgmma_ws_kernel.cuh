@@ -30,7 +30,8 @@
 
 namespace pagedattn::cuda {
 
-template <class T>
+// kStages K/V stages, kQBuffers Q tiles (two: the next unit's Q loads while this one's last tiles run).
+template <class T, int kStages_ = 3, int kQBuffers_ = 1>
 struct PrefillWsConfig {
   static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
   static constexpr int kHeadDim = 128;
@@ -44,19 +45,20 @@ struct PrefillWsConfig {
   static constexpr int kCopyRegisters = 40, kMathRegisters = 232;
   static_assert(kCopyRegisters * kCopyThreads + kMathRegisters * kMathThreads <= 65536 / kThreads / 8 * 8 * kThreads,
                 "the registers the CTA holds");
-  static constexpr int kStages = 3;
+  static constexpr int kStages = kStages_, kQBuffers = kQBuffers_;
   static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kCopyRows = kCopyThreads / kChunksPerRow;  // rows per pass of the copy warpgroup
   static constexpr int kRowBytes = kHeadDim * 2;
-  // Layout from a 1024-aligned base: Q | stages x (K, V) | mbarriers | the two unit slots.
+  // Layout from a 1024-aligned base: Q buffers | stages x (K, V) | mbarriers | the two unit slots.
   static constexpr int kQBytes = kTileRows * kRowBytes;
   static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
-  static constexpr int kStageOffset = kQBytes;
+  static constexpr int kStageOffset = kQBuffers * kQBytes;
   static constexpr int kBarrierOffset = kStageOffset + kStages * 2 * kKvTileBytes;
-  // mbarriers (index): per stage K full / V full / K empty / V empty, then Q full / empty, unit slot full /
-  // empty (two slots).
+  // mbarriers (index): per stage K full / V full / K empty / V empty, per Q buffer full / empty, per unit
+  // slot full / empty.
   static constexpr int kFullK = 0, kFullV = kStages, kEmptyK = 2 * kStages, kEmptyV = 3 * kStages;
-  static constexpr int kQFull = 4 * kStages, kQEmpty = kQFull + 1, kUnitFull = kQEmpty + 1, kUnitEmpty = kUnitFull + 2;
+  static constexpr int kQFull = 4 * kStages, kQEmpty = kQFull + kQBuffers, kUnitFull = kQEmpty + kQBuffers;
+  static constexpr int kUnitEmpty = kUnitFull + 2;
   static constexpr int kNumBarriers = kUnitEmpty + 2;
   static constexpr int kUnitOffset = kBarrierOffset + (kNumBarriers * 8 + 15) / 16 * 16;
   static constexpr int kSmemBytes = kUnitOffset + 2 * static_cast<int>(sizeof(PrefillUnit)) + 1024;  // + alignment
@@ -75,10 +77,11 @@ struct PrefillUnitShape {
   __device__ int kv_len() const { return limit(rows - 1) + 1; }
 };
 
-template <class T>
+template <class T, int kStages_, int kQBuffers_>
 struct PrefillWs {
-  using Cfg = PrefillWsConfig<T>;
-  static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys, kStages = Cfg::kStages;
+  using Cfg = PrefillWsConfig<T, kStages_, kQBuffers_>;
+  static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
+  static constexpr int kStages = Cfg::kStages, kQBuffers = Cfg::kQBuffers;
   using MmaS = wgmma::Wgmma<N, T>;
   using MmaO = wgmma::Wgmma<D, T>;
 
@@ -103,8 +106,10 @@ struct PrefillWs {
       mbarrier::init(barrier(Cfg::kEmptyK + s), Cfg::kMathThreads / 32);  // each math warp, done reading
       mbarrier::init(barrier(Cfg::kEmptyV + s), Cfg::kMathThreads / 32);
     }
-    mbarrier::init(barrier(Cfg::kQFull), Cfg::kCopyThreads);
-    mbarrier::init(barrier(Cfg::kQEmpty), Cfg::kMathThreads / 32);
+    for (int b = 0; b < kQBuffers; ++b) {
+      mbarrier::init(barrier(Cfg::kQFull + b), Cfg::kCopyThreads);
+      mbarrier::init(barrier(Cfg::kQEmpty + b), Cfg::kMathThreads / 32);
+    }
     for (int s = 0; s < 2; ++s) {
       mbarrier::init(barrier(Cfg::kUnitFull + s), 1);  // the claiming thread
       mbarrier::init(barrier(Cfg::kUnitEmpty + s), Cfg::kThreads / 32);  // every warp has read it
@@ -147,11 +152,12 @@ struct PrefillWs {
       const int q_head0 = unit.kv_head * shape.group;
 
       // Q, once the math warpgroups are done with the previous unit's (zero rows pad it to M).
-      mbarrier::wait(barrier(Cfg::kQEmpty), (count & 1) ^ 1);
+      const int q_buffer = count % kQBuffers;
+      mbarrier::wait(barrier(Cfg::kQEmpty + q_buffer), ((count / kQBuffers) & 1) ^ 1);
       {
         const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token +
                      q_head0 * p.q_stride_head + copy_col * 8;
-        const uint32_t dst = base_address() + wgmma::swizzled_offset(M, copy_row, copy_col);
+        const uint32_t dst = base_address() + q_buffer * Cfg::kQBytes + wgmma::swizzled_offset(M, copy_row, copy_col);
         PackedRowWalk walk(item.row0 + copy_row, Cfg::kCopyRows, shape.group);
         for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
           const bool live = r < item.rows;
@@ -159,7 +165,7 @@ struct PrefillWs {
                            live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
         }
       }
-      mbarrier::arrive_when_copied(barrier(Cfg::kQFull));
+      mbarrier::arrive_when_copied(barrier(Cfg::kQFull + q_buffer));
 
       // Block ids are loaded a tile ahead of their use; a key past kv_len (or of a bad block id, recorded)
       // gets slot -1: its row is zero-filled, never read.
@@ -237,6 +243,8 @@ struct PrefillWs {
       const PrefillUnitShape shape = this->shape(item);
       const int num_kv_tiles = (shape.kv_len() + N - 1) / N;
       const int first_masked_tile = (shape.limit(0) + 1) / N;
+      const int q_buffer = count % kQBuffers;
+      const uint64_t q_buffer_desc = q_desc + ((q_buffer * Cfg::kQBytes) >> 4);
       int row_limit[2];
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < item.rows ? shape.limit(my_row + 8 * hh) : -1;
@@ -262,7 +270,7 @@ struct PrefillWs {
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
-          const uint64_t qa = q_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
+          const uint64_t qa = q_buffer_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
           const uint64_t kb = k_desc + stage_of(tile) * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
           MmaS::template ss<0>(s, qa, kb, kk > 0);
         }
@@ -297,10 +305,10 @@ struct PrefillWs {
       };
       const auto release_q = [&] {  // after the unit's last S = Q K^T
         __syncwarp();
-        if (warp_leader) mbarrier::arrive(barrier(Cfg::kQEmpty));
+        if (warp_leader) mbarrier::arrive(barrier(Cfg::kQEmpty + q_buffer));
       };
 
-      mbarrier::wait(barrier(Cfg::kQFull), count & 1);
+      mbarrier::wait(barrier(Cfg::kQFull + q_buffer), (count / kQBuffers) & 1);
       take_turn();
       issue_scores(0);
       pass_turn();
@@ -360,16 +368,16 @@ struct PrefillWs {
   }
 };
 
-template <class T>
+template <class T, int kStages = 3, int kQBuffers = 1>
 __global__ void __launch_bounds__(PrefillWsConfig<T>::kThreads, 1)
     prefill_wgmma_ws_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
-  using Cfg = PrefillWsConfig<T>;
+  using Cfg = PrefillWsConfig<T, kStages, kQBuffers>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // Swizzle atoms need 1024-aligned shared addresses.
   unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
   const int tid = static_cast<int>(threadIdx.x);
-  const PrefillWs<T> ws{p, smem};
+  const PrefillWs<T, kStages, kQBuffers> ws{p, smem};
   if (tid == 0) ws.init_barriers();
   // The work list is written by the kernel before us (we are its programmatic dependent).
   ptx::wait_for_prerequisites();
