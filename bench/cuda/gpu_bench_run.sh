@@ -1,12 +1,14 @@
 #!/bin/bash
 # One GPU-machine call that checks and measures the CUDA kernels (bench/results/cuda_h200.md): the CUDA tests
-# (the sm_90a prefill kernel's N = 128 tile forced once more, and the mma.sync prefill kernel timed beside it),
-# bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py (FlashInfer's JIT compiles
-# run while the tests do), then compute-sanitizer memcheck and racecheck on both kernels' tests. Stage first on
+# (the prefill tests once more with each sm_90a prefill kernel forced, and the mma.sync prefill kernel timed
+# beside them), bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py (FlashInfer's
+# JIT compiles run while the tests do), then compute-sanitizer memcheck and racecheck (synccheck too on the
+# warp-specialized prefill kernel) on the kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
 # back); the summary lines and both tables are printed. 253-260 s of command time on a cold machine (2026-12-02).
-# `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers).
+# `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
+# `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes).
 set -u
 scope=${1:-all}
 cd .gpu/h200
@@ -23,32 +25,32 @@ if [ "$scope" = all ]; then
   python3 $P/flashinfer_warmup.py 128 > $o/fi128.log 2>&1 & w1=$!
   python3 $P/flashinfer_warmup.py 64 > $o/fi64.log 2>&1 & w2=$!
 fi
-timeout 500 python3 $P/flashinfer_prefill_warmup.py fa2 /tmp/fi_ready > $o/fi_fa2.log 2>&1 & w3=$!
-timeout 500 python3 $P/flashinfer_prefill_warmup.py fa3 /tmp/fi_ready > $o/fi_fa3.log 2>&1 & w4=$!
-# The warp-specialized sm_90a kernel first (3: three K/V stages, one Q tile; 4: two stages, two Q tiles): if it
-# hangs, everything after runs without it.
-ws_variants="3 4"
+if [ "$scope" != check ]; then
+  timeout 500 python3 $P/flashinfer_prefill_warmup.py fa2 /tmp/fi_ready > $o/fi_fa2.log 2>&1 & w3=$!
+  timeout 500 python3 $P/flashinfer_prefill_warmup.py fa3 /tmp/fi_ready > $o/fi_fa3.log 2>&1 & w4=$!
+fi
+# The warp-specialized sm_90a kernel (long rows) forced on every prefill test first: if it hangs, everything
+# after runs with the N = 64 wgmma kernel instead.
+ws_variants="2"
 for v in $ws_variants; do
   PAGEDATTN_PREFILL_WGMMA=$v timeout 90 bin/test_prefill_cuda > $o/test_prefill_cuda_ws$v.log 2>&1; rc=$?
   echo "test_prefill_cuda (variant $v forced) rc=$rc $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_ws$v.log | tr '\n' ' ')"
-  if [ $rc = 124 ]; then ws_variants=""; export PAGEDATTN_PREFILL_WGMMA=2; echo "hang: the rest runs with variant 2"; break; fi
+  if [ $rc = 124 ]; then ws_variants=""; export PAGEDATTN_PREFILL_WGMMA=1; echo "hang: the rest runs with variant 1"; break; fi
 done
-tests="test_prefill_cuda"; [ "$scope" = all ] && tests="test_split_planner test_kv_cache_cuda test_cuda_attention $tests"
+tests=""; [ "$scope" = all ] && tests="test_split_planner test_kv_cache_cuda test_cuda_attention test_prefill_cuda"
 for t in $tests; do
   timeout 200 bin/$t > $o/$t.log 2>&1; echo "$t rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/$t.log | tr '\n' ' ')"
 done
 timeout 60 bin/test_wgmma > $o/test_wgmma.log 2>&1; echo "test_wgmma rc=$? $(tail -n1 $o/test_wgmma.log)"
-# The sm_90a prefill kernel's other tile (N = 128 keys, chosen for long rows) on every prefill test.
-if [ "$scope" = all ]; then
-  PAGEDATTN_PREFILL_WGMMA=2 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n128.log 2>&1
-  echo "test_prefill_cuda (N = 128 forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_n128.log | tr '\n' ' ')"
-fi
+# The N = 64 wgmma kernel (short rows) forced on every prefill test.
+PAGEDATTN_PREFILL_WGMMA=1 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n64.log 2>&1
+echo "test_prefill_cuda (N = 64 forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_n64.log | tr '\n' ' ')"
 [ "$scope" = all ] && { timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"; }
 timeout 90 bin/bench_prefill_cuda --csv $o/prefill_ours.csv > $o/prefill_bench.log 2>&1; echo "prefill bench rc=$?"
+grep -E '^[0-9]+ +[0-9]+ |mixed \(one call\) |two separate' $o/prefill_bench.log
 # The mma.sync prefill kernel (what sm_80 runs) in the same run, for the before/after ratio.
 [ "$scope" = all ] && { PAGEDATTN_PREFILL_WGMMA=0 timeout 90 bin/bench_prefill_cuda > $o/prefill_bench_mma_sync.log 2>&1; echo "prefill bench (mma.sync kernel) rc=$?"; }
-variants="$ws_variants 2"; [ "$scope" = all ] && variants="$variants 1"
-for v in $variants; do
+for v in $ws_variants 1; do
   PAGEDATTN_PREFILL_WGMMA=$v timeout 60 bin/bench_prefill_cuda --csv $o/prefill_ours_v$v.csv > $o/prefill_bench_v$v.log 2>&1
   echo "prefill bench (variant $v forced) rc=$?"; grep -E '^[0-9]+ +[0-9]+ |mixed \(one call\) |two separate' $o/prefill_bench_v$v.log
 done
@@ -57,9 +59,11 @@ if [ "$scope" = all ]; then
   timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
   echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
 fi
-wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
-timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1
-echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
+if [ "$scope" != check ]; then
+  wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
+  timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1
+  echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
+fi
 # Sanitizers (after the timings), on the tests of every dtype, the error paths, the graph replays and the
 # ragged and mixed batches (the 16k/32k-token cases would take minutes under them).
 sanitize() {  # tool binary filter [log suffix]
@@ -77,14 +81,14 @@ if [ "$scope" = all ]; then
 fi
 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" > $o/s3.txt &
 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" > $o/s4.txt &
-# The same two prefill runs on the sm_90a kernel's N = 128 tile.
-PAGEDATTN_PREFILL_WGMMA=2 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" _n128 > $o/s5.txt &
-PAGEDATTN_PREFILL_WGMMA=2 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" _n128 > $o/s6.txt &
+# The same two prefill runs with the N = 64 wgmma kernel forced.
+PAGEDATTN_PREFILL_WGMMA=1 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" _n64 > $o/s5.txt &
+PAGEDATTN_PREFILL_WGMMA=1 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" _n64 > $o/s6.txt &
 # The warp-specialized kernel's mbarriers and named barriers: memcheck, racecheck and synccheck.
 if [ -n "$ws_variants" ]; then
-  PAGEDATTN_PREFILL_WGMMA=3 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" _ws > $o/s7.txt &
-  PAGEDATTN_PREFILL_WGMMA=3 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" _ws > $o/s8.txt &
-  PAGEDATTN_PREFILL_WGMMA=3 sanitize synccheck test_prefill_cuda "$F_PRE_RACE" _ws > $o/s9.txt &
+  PAGEDATTN_PREFILL_WGMMA=2 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" _ws > $o/s7.txt &
+  PAGEDATTN_PREFILL_WGMMA=2 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" _ws > $o/s8.txt &
+  PAGEDATTN_PREFILL_WGMMA=2 sanitize synccheck test_prefill_cuda "$F_PRE_RACE" _ws > $o/s9.txt &
 fi
 wait
 cat $o/s[1-9].txt 2>/dev/null

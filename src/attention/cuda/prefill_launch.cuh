@@ -73,15 +73,14 @@ bool wgmma_prefill_available(int device) {
 }
 
 // The environment variable PAGEDATTN_PREFILL_WGMMA forces a choice for benchmarks and tests: 0 prefill_kernel
-// (mma.sync), 1 prefill_wgmma_kernel with N = 64, 2 with N = 128, 3 the warp-specialized kernel, 4 its
-// variant with two K/V stages and two Q tiles; otherwise -1 (the launcher chooses). Another value is reported
-// on stderr once and ignored.
+// (mma.sync), 1 prefill_wgmma_kernel (N = 64), 2 prefill_wgmma_ws_kernel (warp-specialized, N = 128);
+// otherwise -1 (the launcher chooses). Another value is reported on stderr once and ignored.
 inline int wgmma_prefill_forced() {
   static const int forced = [] {
     const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
     if (env == nullptr || env[0] == 0) return -1;
-    if (env[0] >= '0' && env[0] <= '4' && env[1] == 0) return env[0] - '0';
-    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_PREFILL_WGMMA=%s (expected 0, 1, 2, 3 or 4)\n", env);
+    if (env[0] >= '0' && env[0] <= '2' && env[1] == 0) return env[0] - '0';
+    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_PREFILL_WGMMA=%s (expected 0, 1 or 2)\n", env);
     return -1;
   }();
   return forced;
@@ -93,33 +92,21 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
     int device = 0;
     PA_CUDA_CHECK(cudaGetDevice(&device));
     if (wgmma_prefill_available<T>(device)) {
-      // N = 128 (one CTA per SM, warpgroup ping-pong) on long rows, N = 64 (two CTAs per SM, whose more
-      // CTAs in flight hide each unit's start) on short ones. Measured on an H200, bf16, Hq 32 Hkv 8, causal,
-      // block 16 (two stages at N = 128 then; three now, 4% faster): N = 128 faster at 1 x 8192 (1284 vs 1371 us)
-      // and 4 x 4096 (1351 vs 1397); N = 64 at 16 x 1024 (424 vs 462) and 64 x 256 (177 vs 233); even on 2 chunks
-      // of 512 over 2048 cached (94 vs 96).
-      // The cut is the call's mean query rows per sequence (decode rows count too).
+      // Long rows: the warp-specialized kernel (N = 128, one CTA per SM); short ones: prefill_wgmma_kernel
+      // (N = 64, two CTAs per SM, whose more CTAs in flight hide each short unit's start). On an H200 (bf16,
+      // Hq 32 Hkv 8, causal, block 16; bench/results/cuda_h200.md) the warp-specialized kernel took 1166 us
+      // at 1 x 8192 and 1257 at 4 x 4096, N = 64 over 1300; at 16 x 1024 and 64 x 256 455 and 250 us against
+      // N = 64's 421 and 177. The cut is the call's mean query rows per sequence (decode rows count too).
       int choice = wgmma_prefill_forced();
-      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 3 : 1;
+      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
       if (choice == 1) {
-        using W = PrefillWgmmaConfig<T, 64>;
-        launch_resident<prefill_wgmma_kernel<T, 64>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
-        return;
-      }
-      if (choice == 3) {
-        using W = PrefillWsConfig<T>;
-        launch_resident<prefill_wgmma_ws_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
-        return;
-      }
-      if (choice == 4) {
-        using W = PrefillWsConfig<T, 2, 2>;
-        launch_resident<prefill_wgmma_ws_kernel<T, 2, 2>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
+        using W = PrefillWgmmaConfig<T>;
+        launch_resident<prefill_wgmma_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
         return;
       }
       if (choice == 2) {
-        using W = PrefillWgmmaConfig<T, 128>;
-        launch_resident<prefill_wgmma_kernel<T, 128, true>, W::kThreads, W::kSmemBytes>(params, max_units, stream,
-                                                                                        pdl);
+        using W = PrefillWsConfig<T>;
+        launch_resident<prefill_wgmma_ws_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);
         return;
       }
     }

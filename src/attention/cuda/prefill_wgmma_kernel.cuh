@@ -1,13 +1,13 @@
-// Paged prefill attention for Hopper (sm_90a), f16/bf16 at D = 128: prefill_kernel.cuh's work units, K/V
-// gather, masking and output, with the tile math on warpgroup MMA. A CTA is two warpgroups, each owning 64
-// of the M = 128 packed query rows; K/V tiles of N keys stream through a cp.async pipeline (two stages at
-// N = 64, three at N = 128) into 128-byte-swizzled shared tiles (wgmma.cuh), Q stays in shared memory in the same layout. Per tile and
-// warpgroup: S = Q K^T by wgmma m64nNk16 (A = Q, B = K, both K-major in shared memory, 8 k-steps over D),
+// Paged prefill attention for Hopper (sm_90a), f16/bf16 at D = 128, for short rows (long ones run the
+// warp-specialized prefill_wgmma_ws_kernel.cuh: prefill_launch.cuh chooses): prefill_kernel.cuh's work units,
+// K/V gather, masking and output, with the tile math on warpgroup MMA. A CTA is two warpgroups, each owning 64
+// of the M = 128 packed query rows; K/V tiles of N = 64 keys stream through a two-stage cp.async pipeline into
+// 128-byte-swizzled shared tiles (wgmma.cuh), Q stays in shared memory in the same layout. Per tile and
+// warpgroup: S = Q K^T by wgmma m64n64k16 (A = Q, B = K, both K-major in shared memory, 8 k-steps over D),
 // the online softmax on the f32 accumulators in registers (per warp the same fragment layout as mma.sync's
 // m16n8 accumulators), then O += P V by wgmma m64n128k16 with P as bf16/f16 register fragments and V
-// [key][dim] as an N-major shared operand. N = 64: two CTAs per SM, one's softmax overlaps the other's MMAs.
-// N = 128 (one CTA per SM, for long rows: prefill_launch.cuh chooses): the warpgroups take turns on the tensor
-// cores (kPingPong).
+// [key][dim] as an N-major shared operand. Two CTAs per SM: one's softmax overlaps the other's MMAs, and
+// more CTAs in flight hide each short unit's start.
 #pragma once
 
 #include <math_constants.h>
@@ -23,25 +23,20 @@
 
 namespace pagedattn::cuda {
 
-template <class T, int kKeys = 64>
+template <class T>
 struct PrefillWgmmaConfig {
   static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
   static constexpr int kHeadDim = 128;
   static constexpr int kWarpGroups = 2;
   static constexpr int kThreads = 128 * kWarpGroups;
   static constexpr int kTileRows = 64 * kWarpGroups;  // M (the work list's tile_rows: prefill_kernel's M)
-  static constexpr int kTileKeys = kKeys;             // N
-  // N = 64: S and O take 96 accumulator registers, two CTAs fit an SM (one's softmax overlaps the other's
-  // MMAs); N = 128: 128 accumulator registers, one CTA.
-  static constexpr int kMinCtasPerSm = kKeys == 64 ? 2 : 1;
+  static constexpr int kTileKeys = 64;                // N
+  // S and O take 96 accumulator registers: two CTAs fit an SM.
+  static constexpr int kMinCtasPerSm = 2;
   static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kCopyRows = kThreads / kChunksPerRow;
   static constexpr int kRowBytes = kHeadDim * 2;
-  // N = 128 waits for a tile's O += P V only after issuing the next tile's S = Q K^T, so that the tensor cores
-  // never idle across the tile barrier; the next tile's copies then must not land in the stage that P V still
-  // reads: three K/V stages (226 KB of shared memory in all). N = 64 (two CTAs per SM) has room for two.
-  static constexpr bool kDeferPvWait = kKeys == 128;
-  static constexpr int kStages = kDeferPvWait ? 3 : 2;
+  static constexpr int kStages = 2;
   // Layout from a 1024-aligned base: Q | stages x (K, V) | key slots of two tiles | two claimed units.
   static constexpr int kQBytes = kTileRows * kRowBytes;
   static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
@@ -54,11 +49,9 @@ struct PrefillWgmmaConfig {
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
 };
 
-// kPingPong: warpgroup 1 issues a tile's S = Q K^T only once warpgroup 0 has issued its own, so the tensor
-// cores run one warpgroup's product while the other computes its softmax.
-template <class T, int kKeys, bool kPingPong>
+template <class T>
 struct PrefillWgmmaTile {
-  using Cfg = PrefillWgmmaConfig<T, kKeys>;
+  using Cfg = PrefillWgmmaConfig<T>;
   static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
   using MmaS = wgmma::Wgmma<N, T>;
   using MmaO = wgmma::Wgmma<D, T>;
@@ -161,9 +154,6 @@ struct PrefillWgmmaTile {
 
       // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
       float s[N / 2];
-      if constexpr (kPingPong) {
-        if (group_index == 1) asm volatile("bar.sync 3, 256;\n" ::: "memory");
-      }
       wgmma::fence();
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
@@ -172,12 +162,8 @@ struct PrefillWgmmaTile {
         MmaS::template ss<0>(s, a, b, kk > 0);
       }
       wgmma::commit();
-      if constexpr (kPingPong) {
-        if (group_index == 0) asm volatile("bar.arrive 3, 256;\n" ::: "memory");
-      }
-      wgmma::wait<0>();  // S, and with kDeferPvWait the previous tile's P V
+      wgmma::wait<0>();
       wgmma::pin(s);
-      if constexpr (Cfg::kDeferPvWait) wgmma::pin(o);
 
       // Online softmax: s[4 n + 2 hh + e] is row my_row + 8 hh, key tile * N + 8 n + 2 (lane % 4) + e.
       const float scale = p.scale_log2;
@@ -205,13 +191,7 @@ struct PrefillWgmmaTile {
       for (int kk = 0; kk < N / 16; ++kk)
         MmaO::template rs<1>(o, a[kk], v_desc + stage * kStageStep + ((kk * 16 * 128) >> 4), true);
       wgmma::commit();
-      if constexpr (!Cfg::kDeferPvWait) {
-        wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
-        wgmma::pin(o);
-      }
-    }
-    if constexpr (Cfg::kDeferPvWait) {
-      wgmma::wait<0>();  // the last tile's P V
+      wgmma::wait<0>();  // before the next tile's barrier: its copies overwrite this stage
       wgmma::pin(o);
     }
     ptx::cp_async_wait<0>();
@@ -244,16 +224,16 @@ struct PrefillWgmmaTile {
   }
 };
 
-template <class T, int kKeys = 64, bool kPingPong = false>
-__global__ void __launch_bounds__(PrefillWgmmaConfig<T, kKeys>::kThreads, PrefillWgmmaConfig<T, kKeys>::kMinCtasPerSm)
+template <class T>
+__global__ void __launch_bounds__(PrefillWgmmaConfig<T>::kThreads, PrefillWgmmaConfig<T>::kMinCtasPerSm)
     prefill_wgmma_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
-  using Cfg = PrefillWgmmaConfig<T, kKeys>;
+  using Cfg = PrefillWgmmaConfig<T>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   // Swizzle atoms need 1024-aligned shared addresses.
   unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
   const int tid = static_cast<int>(threadIdx.x);
-  PrefillWgmmaTile<T, kKeys, kPingPong> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
+  PrefillWgmmaTile<T> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
   for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),
                         [&](const PrefillWorkItem& item, int kv_head, auto&& claim_next) {
                           tile.run(item, kv_head, claim_next);
