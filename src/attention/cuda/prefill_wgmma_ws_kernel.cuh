@@ -3,8 +3,7 @@
 // rows and N = 128 keys. A CTA is three warpgroups:
 //  - a copy warpgroup claims the units, looks the keys' pages up in the block table and copies Q (two
 //    buffers), then K and V tile by tile, with cp.async into 128-byte-swizzled shared tiles (wgmma.cuh) of a
-//    two-stage ring;
-//    its copies' landing completes the stage's "full" mbarrier, so it never waits for its own copies;
+//    two-stage ring; its copies' landing completes the stage's "full" mbarrier, so it never waits for them;
 //  - two math warpgroups own 64 rows each: S = Q K^T (wgmma, both operands in shared memory), the online
 //    softmax in registers, O += P V (P from registers). Each issues tile t's S together with tile t - 1's
 //    P V, then computes tile t's softmax while both run; the two take turns at issuing (named barriers),
