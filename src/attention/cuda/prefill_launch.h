@@ -1,7 +1,7 @@
 // The host's view of the prefill kernels (no device code): launchers by dtype tag, head dim and scale, and
 // the work-list builder. f16/bf16 with a positive scale run the tensor-core kernel (at D = 128 on sm_90 its
-// wgmma version, prefill_wgmma_kernel.cuh); f32, and any scale <= 0, the simple one. Instantiated per dtype
-// in prefill_kernels_<dtype>.cu.
+// wgmma versions: prefill_wgmma_ws_kernel.cuh for long rows, prefill_wgmma_kernel.cuh for short ones); f32, and
+// any scale <= 0, the simple one. Instantiated per dtype in prefill_kernels_<dtype>.cu.
 #pragma once
 
 #include <cuda_runtime_api.h>
