@@ -6,7 +6,8 @@
 # warp-specialized prefill kernel) on the kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
-# back); the summary lines and both tables are printed. 253-260 s of command time on a cold machine (2026-12-02).
+# back); the summary lines and both tables are printed. The whole call took 253-260 s on a cold machine before
+# the warp-specialized kernel's runs were added (not timed since); `prefill` took 322 s, `check` 132 s (2026-12-02).
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes).
 set -u
@@ -70,7 +71,7 @@ sanitize() {  # tool binary filter [log suffix]
   timeout 100 compute-sanitizer --tool "$1" --error-exitcode 9 "bin/$2" --gtest_filter="$3" > "$o/$1_$2${4:-}.log" 2>&1
   echo "$1 $2${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2${4:-}.log" | tr '\n' ' ')"
 }
-# The six runs in parallel (the GPU has room for all; each is mostly host-side instrumentation), in order after.
+# All runs in parallel (the GPU has room for them; each is mostly host-side instrumentation), printed in order after.
 F_DEC_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
 F_DEC_RACE='Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
 F_PRE_MEM='Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
