@@ -30,6 +30,12 @@ __device__ inline void arrive(uint32_t address) {
 #endif
 }
 
+// One arrival per warp (for barriers that count warps), once all of the warp's lanes are here.
+__device__ inline void arrive_per_warp(uint32_t address) {
+  __syncwarp();
+  if (threadIdx.x % 32 == 0) arrive(address);
+}
+
 // One arrival once every cp.async this thread has issued so far has landed; the thread goes on at once.
 __device__ inline void arrive_when_copied(uint32_t address) {
 #if PAGEDATTN_MBARRIER_DEVICE

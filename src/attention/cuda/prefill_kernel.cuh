@@ -23,20 +23,6 @@
 
 namespace pagedattn::cuda {
 
-// (token, head) of a packed query row, a row being (token, head within the GQA group), and of the rows
-// `step` further on: one division per walk instead of one per row.
-struct PackedRowWalk {
-  int token, head, step_tokens, step_heads, group;
-  __device__ PackedRowWalk(int row, int step, int group_)
-      : token(row / group_), head(row - token * group_), step_tokens(step / group_),
-        step_heads(step - step_tokens * group_), group(group_) {}
-  __device__ void next() {
-    token += step_tokens;
-    head += step_heads;
-    if (head >= group) head -= group, ++token;
-  }
-};
-
 template <class T, int D>
 struct PrefillTile {
   using Cfg = PrefillConfig<T, D>;
@@ -65,18 +51,11 @@ struct PrefillTile {
 
   template <class ClaimNext>
   __device__ void run(const PrefillWorkItem& item, int kv_head, ClaimNext&& claim_next) {
-    const int group = p.group_size;
-    const int row0 = item.row0, rows = item.rows;  // packed rows of this tile (the builder checked them)
-    const int q_head0 = kv_head * group;
-
-    // Row r sees positions 0 .. limit(r): its own position when causal (bottom-right aligned), else the
-    // whole context. Rows only grow, so the tile reads keys 0 .. limit(last row).
-    const auto limit = [&](int r) {
-      return p.causal ? item.context_len - item.q_len + (row0 + r) / group : item.context_len - 1;
-    };
-    const int kv_len = limit(rows - 1) + 1;
+    const int rows = item.rows;  // packed rows of this tile (the builder checked them)
+    const PrefillUnitShape shape(item, p.group_size, p.causal);
+    const int kv_len = shape.kv_len();
     const int num_kv_tiles = (kv_len + N - 1) / N;
-    const int first_masked_tile = (limit(0) + 1) / N;  // earlier tiles hold only keys every row sees
+    const int first_masked_tile = shape.first_masked_tile(N);
 
     // The cache slots of each K/V tile's keys, fetched a tile ahead (prefill_key_slots.cuh).
     const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset), item.seq, kv_len, tid};
@@ -87,16 +66,10 @@ struct PrefillTile {
     // Q tile (zero rows pad it to M).
     const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
     const bool copier = copy_row < Cfg::kCopyRows;
-    if (copier) {
-      const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
-                   copy_col * Cfg::kChunkElems;
-      PackedRowWalk walk(row0 + copy_row, Cfg::kCopyRows, group);
-      for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
-        const bool live = r < rows;
-        ptx::cp_async_16(ptx::smem_address(smem) + r * Cfg::kRowBytes + copy_col * 16,
-                         live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
-      }
-    }
+    if (copier)
+      copy_query_chunks<T>(p, item, kv_head, copy_row, copy_col, Cfg::kCopyRows, M,
+                           ptx::smem_address(smem) + copy_row * Cfg::kRowBytes + copy_col * 16,
+                           Cfg::kCopyRows * Cfg::kRowBytes);
     ptx::cp_async_commit();
 
     int row_limit[2 * MT];  // this thread's rows: 16 mt + 8 hh + lane / 4 (-1: a padding row)
@@ -105,7 +78,7 @@ struct PrefillTile {
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int r = warp * Cfg::kWarpRows + 16 * mt + 8 * hh + lane / 4;
-        row_limit[2 * mt + hh] = r < rows ? limit(r) : -1;
+        row_limit[2 * mt + hh] = r < rows ? shape.limit(r) : -1;
       }
 
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
@@ -195,9 +168,9 @@ struct PrefillTile {
     constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
     const int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
     if (out_row < kOutRows) {
-      T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head +
+      T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + kv_head * p.group_size * p.o_stride_head +
                out_col * Cfg::kChunkElems;
-      PackedRowWalk walk(row0 + warp * Cfg::kWarpRows + out_row, kOutRows, group);
+      PackedRowWalk walk(item.row0 + warp * Cfg::kWarpRows + out_row, kOutRows, p.group_size);
       for (int rr = out_row; rr < Cfg::kWarpRows; rr += kOutRows, walk.next()) {
         if (warp * Cfg::kWarpRows + rr >= rows) break;
         *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) =

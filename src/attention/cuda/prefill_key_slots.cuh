@@ -1,8 +1,10 @@
-// The cache slots of a K/V tile's keys for the prefill kernels (prefill_kernel.cuh, prefill_wgmma_kernel.cuh).
-// Block ids travel by cp.async like the K/V rows, a tile ahead of their use, so their latency never stalls the
-// math: thread r < N copies the block-table entry of key r of `tile` into buffer tile & 1 (fetch), and once its
-// copies have landed turns it into the key's cache slot in place (resolve): -1 (its row is zero-filled, never
-// read) past the keys the unit reads or for a bad block id, which it records.
+// The cache slots of a K/V tile's keys for the prefill kernels. key_page / key_slot turn a key's position and
+// its page's block id into the slot (shared by every prefill kernel: prefill_wgmma_ws_kernel.cuh looks ids up
+// in its copy warpgroup). PrefillKeySlots serves the kernels whose threads all copy (prefill_kernel.cuh,
+// prefill_wgmma_kernel.cuh): block ids travel by cp.async like the K/V rows, a tile ahead of their use, so their
+// latency never stalls the math: thread r < N copies the block-table entry of key r of `tile` into buffer
+// tile & 1 (fetch), and once its copies have landed turns it into the key's cache slot in place (resolve): -1
+// (its row is zero-filled, never read) past the keys the unit reads or for a bad block id, which it records.
 #pragma once
 
 #include "attention/cuda/device_error.cuh"
@@ -10,6 +12,21 @@
 #include "attention/cuda/ptx.cuh"
 
 namespace pagedattn::cuda {
+
+// The page (block-table column) of key position `pos`.
+__device__ inline int key_page(const PrefillParams& p, int pos) {
+  return static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+}
+
+// The cache slot of key `pos` of sequence `seq`, on page `page` whose block id is `id`; -1 for an id outside
+// the pool, which it records.
+__device__ inline int key_slot(const PrefillParams& p, int seq, int pos, int page, int id) {
+  if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
+    record_device_error(p.error, DeviceErrorCode::block_id, seq, page, id, p.num_blocks);
+    return -1;
+  }
+  return id * p.block_size + (pos - page * p.block_size);
+}
 
 template <int N>
 struct PrefillKeySlots {
@@ -28,26 +45,14 @@ struct PrefillKeySlots {
   __device__ void fetch(int tile) const {
     const int pos = tile * N + tid;
     if (tid >= N || pos >= kv_len) return;
-    const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-    ptx::cp_async_4(ptx::smem_address(slots(tile)) + tid * 4, table + page);
+    ptx::cp_async_4(ptx::smem_address(slots(tile)) + tid * 4, table + key_page(p, pos));
   }
 
   __device__ void resolve(int tile) const {
     const int pos = tile * N + tid;
     if (tid >= N) return;
     int& entry = slots(tile)[tid];
-    if (pos >= kv_len) {
-      entry = -1;
-      return;
-    }
-    const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-    const int id = entry;
-    if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
-      record_device_error(p.error, DeviceErrorCode::block_id, seq, page, id, p.num_blocks);
-      entry = -1;
-    } else {
-      entry = id * p.block_size + (pos - page * p.block_size);
-    }
+    entry = pos < kv_len ? key_slot(p, seq, pos, key_page(p, pos), entry) : -1;
   }
 };
 

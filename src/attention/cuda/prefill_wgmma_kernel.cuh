@@ -67,15 +67,11 @@ struct PrefillWgmmaTile {
 
   template <class ClaimNext>
   __device__ void run(const PrefillWorkItem& item, int kv_head, ClaimNext&& claim_next) {
-    const int group = p.group_size;
-    const int row0 = item.row0, rows = item.rows;
-    const int q_head0 = kv_head * group;
-    const auto limit = [&](int r) {
-      return p.causal ? item.context_len - item.q_len + (row0 + r) / group : item.context_len - 1;
-    };
-    const int kv_len = limit(rows - 1) + 1;
+    const int rows = item.rows;
+    const PrefillUnitShape shape(item, p.group_size, p.causal);
+    const int kv_len = shape.kv_len();
     const int num_kv_tiles = (kv_len + N - 1) / N;
-    const int first_masked_tile = (limit(0) + 1) / N;
+    const int first_masked_tile = shape.first_masked_tile(N);
 
     // Block ids as in prefill_kernel.
     const PrefillKeySlots<N> keys{p, reinterpret_cast<int*>(smem + Cfg::kSlotOffset), item.seq, kv_len, tid};
@@ -86,24 +82,15 @@ struct PrefillWgmmaTile {
     // Q tile into its swizzled layout (zero rows pad it to M). Each thread keeps one 16-byte column chunk;
     // its rows step by kCopyRows (a multiple of 8), so the swizzled column is the same for all of them.
     const int copy_row = tid / Cfg::kChunksPerRow, copy_col = tid % Cfg::kChunksPerRow;
-    {
-      const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token + q_head0 * p.q_stride_head +
-                   copy_col * 8;
-      const uint32_t dst = base_address() + wgmma::swizzled_offset(M, copy_row, copy_col);
-      PackedRowWalk walk(row0 + copy_row, Cfg::kCopyRows, group);
-      for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
-        const bool live = r < rows;
-        ptx::cp_async_16(dst + (r - copy_row) * Cfg::kRowBytes / 2,
-                         live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
-      }
-    }
+    copy_query_chunks<T>(p, item, kv_head, copy_row, copy_col, Cfg::kCopyRows, M,
+                         base_address() + wgmma::swizzled_offset(M, copy_row, copy_col), Cfg::kCopyRows * 128);
     ptx::cp_async_commit();
 
     // This thread's two rows: 64 group + 16 warp + lane / 4 (+ 8).
     const int my_row = 64 * group_index + 16 * warp + lane / 4;
     int row_limit[2];
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < rows ? limit(my_row + 8 * hh) : -1;
+    for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < rows ? shape.limit(my_row + 8 * hh) : -1;
 
     const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
     const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * 8;
@@ -214,8 +201,9 @@ struct PrefillWgmmaTile {
     const int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
     constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
     const int warp_row0 = 64 * group_index + 16 * warp;
-    T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + q_head0 * p.o_stride_head + out_col * 8;
-    PackedRowWalk walk(row0 + warp_row0 + out_row, kOutRows, group);
+    T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token + kv_head * p.group_size * p.o_stride_head +
+             out_col * 8;
+    PackedRowWalk walk(item.row0 + warp_row0 + out_row, kOutRows, p.group_size);
     for (int rr = out_row; rr < 16; rr += kOutRows, walk.next()) {
       if (warp_row0 + rr >= rows) break;
       *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) =

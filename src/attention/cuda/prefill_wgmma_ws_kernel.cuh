@@ -21,7 +21,7 @@
 #include "attention/cuda/device_error.cuh"
 #include "attention/cuda/mbarrier.cuh"
 #include "attention/cuda/prefill_config.cuh"
-#include "attention/cuda/prefill_kernel.cuh"
+#include "attention/cuda/prefill_key_slots.cuh"
 #include "attention/cuda/prefill_softmax.cuh"
 #include "attention/cuda/prefill_units.cuh"
 #include "attention/cuda/ptx.cuh"
@@ -38,9 +38,10 @@ struct PrefillWsConfig {
   static constexpr int kMathThreads = 256, kCopyThreads = 128;
   static constexpr int kThreads = kMathThreads + kCopyThreads;
   // setmaxnreg moves registers within the CTA's allocation at launch (168 per thread: 64K / 384 threads,
-  // rounded down to a multiple of 8): the copy warpgroup needs few; the math ones hold S, P, O (160) and
-  // addresses. Asking for more than the launch allocation leaves the math warpgroups waiting forever.
-  static constexpr int kCopyRegisters = 40, kMathRegisters = 232;
+  // rounded down to a multiple of 8): the math warpgroups hold S, P, O (160) and addresses; the copy
+  // warpgroup's gather spilled about 30 values to local memory at 40 (no spills at 56). Asking for more than
+  // the launch allocation leaves the math warpgroups waiting forever.
+  static constexpr int kCopyRegisters = 56, kMathRegisters = 224;
   static_assert(kCopyRegisters * kCopyThreads + kMathRegisters * kMathThreads <= 65536 / kThreads / 8 * 8 * kThreads,
                 "the registers the CTA holds");
   // Two K/V stages and two Q tiles (the next unit's Q lands while this unit's last tiles run): on an H200,
@@ -70,14 +71,6 @@ struct PrefillWsConfig {
   static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves all prefill kernels");
 };
 
-// Where a unit's rows look: row r sees keys 0 .. limit(r) (bottom-right aligned when causal).
-struct PrefillUnitShape {
-  int row0, rows, group, context_len, q_len;
-  bool causal;
-  __device__ int limit(int r) const { return causal ? context_len - q_len + (row0 + r) / group : context_len - 1; }
-  __device__ int kv_len() const { return limit(rows - 1) + 1; }
-};
-
 template <class T>
 struct PrefillWs {
   using Cfg = PrefillWsConfig<T>;
@@ -95,9 +88,6 @@ struct PrefillWs {
   }
   __device__ uint32_t barrier(int index) const { return base_address() + Cfg::kBarrierOffset + 8 * index; }
   __device__ PrefillUnit* unit_slots() const { return reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset); }
-  __device__ PrefillUnitShape shape(const PrefillWorkItem& item) const {
-    return {item.row0, item.rows, p.group_size, item.context_len, item.q_len, p.causal};
-  }
 
   // Thread 0, before the warpgroups part.
   __device__ void init_barriers() const {
@@ -129,8 +119,7 @@ struct PrefillWs {
     }
     mbarrier::wait(barrier(Cfg::kUnitFull + slot), parity);
     const PrefillUnit unit = unit_slots()[slot];
-    __syncwarp();
-    if (threadIdx.x % 32 == 0) mbarrier::arrive(barrier(Cfg::kUnitEmpty + slot));
+    mbarrier::arrive_per_warp(barrier(Cfg::kUnitEmpty + slot));
     return unit;
   }
 
@@ -148,46 +137,29 @@ struct PrefillWs {
       const PrefillUnit unit = next_unit(count, c == 0, num_items);
       if (unit.kv_head < 0) break;
       const PrefillWorkItem& item = unit.item;
-      const PrefillUnitShape shape = this->shape(item);
-      const int kv_len = shape.kv_len(), num_kv_tiles = (kv_len + N - 1) / N;
-      const int q_head0 = unit.kv_head * shape.group;
+      const int kv_len = PrefillUnitShape(item, p.group_size, p.causal).kv_len();
+      const int num_kv_tiles = (kv_len + N - 1) / N;
 
       // Q, once the math warpgroups are done with the previous unit's (zero rows pad it to M).
       const int q_buffer = count % kQBuffers;
       mbarrier::wait(barrier(Cfg::kQEmpty + q_buffer), ((count / kQBuffers) & 1) ^ 1);
-      {
-        const T* q = static_cast<const T*>(p.query) + item.first_row * p.q_stride_token +
-                     q_head0 * p.q_stride_head + copy_col * 8;
-        const uint32_t dst = base_address() + q_buffer * Cfg::kQBytes + wgmma::swizzled_offset(M, copy_row, copy_col);
-        PackedRowWalk walk(item.row0 + copy_row, Cfg::kCopyRows, shape.group);
-        for (int r = copy_row; r < M; r += Cfg::kCopyRows, walk.next()) {
-          const bool live = r < item.rows;
-          ptx::cp_async_16(dst + (r - copy_row) * Cfg::kRowBytes / 2,
-                           live ? q + walk.token * p.q_stride_token + walk.head * p.q_stride_head : q, live);
-        }
-      }
+      copy_query_chunks<T>(p, item, unit.kv_head, copy_row, copy_col, Cfg::kCopyRows, M,
+                           base_address() + q_buffer * Cfg::kQBytes + wgmma::swizzled_offset(M, copy_row, copy_col),
+                           Cfg::kCopyRows * 128);
       mbarrier::arrive_when_copied(barrier(Cfg::kQFull + q_buffer));
 
       // Block ids are loaded a tile ahead of their use; a key past kv_len (or of a bad block id, recorded)
       // gets slot -1: its row is zero-filled, never read.
       const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq;
-      const auto page_of = [&](int pos) {
-        return static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+      struct Lookup {
+        int pos, page, id;
       };
-      const auto fetch_id = [&](int tile) {
+      const auto look_up = [&](int tile) {
         const int pos = tile * N + lookup_row;
-        return pos < kv_len ? table[page_of(pos)] : 0;
+        const int page = key_page(p, pos);
+        return Lookup{pos, page, pos < kv_len ? table[page] : 0};
       };
-      const auto slot_of = [&](int tile, int id) {
-        const int pos = tile * N + lookup_row;
-        if (pos >= kv_len) return -1;
-        const int page = page_of(pos);
-        if (static_cast<unsigned>(id) >= static_cast<unsigned>(p.num_blocks)) {
-          record_device_error(p.error, DeviceErrorCode::block_id, item.seq, page, id, p.num_blocks);
-          return -1;
-        }
-        return id * p.block_size + (pos - page * p.block_size);
-      };
+      const auto slot_of = [&](const Lookup& k) { return k.pos < kv_len ? key_slot(p, item.seq, k.pos, k.page, k.id) : -1; };
       const int column = unit.kv_head * D + copy_col * 8;
       // One tile of K (value = false) or V into the stage of ring position `position`, once it is empty.
       const auto copy_tile = [&](bool value, uint32_t position, int slot) {
@@ -204,10 +176,11 @@ struct PrefillWs {
         mbarrier::arrive_when_copied(barrier((value ? Cfg::kFullV : Cfg::kFullK) + stage));
       };
       // In the order the math warpgroups use them: K 0, then K t with V t - 1, then the last V.
-      int id = fetch_id(0), v_slot = -1;
+      Lookup next = look_up(0);
+      int v_slot = -1;
       for (int tile = 0; tile < num_kv_tiles; ++tile) {
-        const int k_slot = slot_of(tile, id);
-        if (tile + 1 < num_kv_tiles) id = fetch_id(tile + 1);
+        const int k_slot = slot_of(next);
+        if (tile + 1 < num_kv_tiles) next = look_up(tile + 1);
         copy_tile(false, tiles + tile, k_slot);
         if (tile > 0) copy_tile(true, tiles + tile - 1, v_slot);
         v_slot = k_slot;
@@ -221,7 +194,6 @@ struct PrefillWs {
   // ---- A math warpgroup (thread t of 256). ----
   __device__ void math_loop(int t, int num_items) const {
     const int group_index = t / 128, warp = t % 128 / 32, lane = t % 32;
-    const bool warp_leader = lane == 0;
     // This thread's rows: 64 group + 16 warp + lane / 4 (+ 8).
     const int my_row = 64 * group_index + 16 * warp + lane / 4;
     // Turns at issuing: warpgroup 0 goes first.
@@ -241,9 +213,9 @@ struct PrefillWs {
       const PrefillUnit unit = next_unit(count, false, num_items);
       if (unit.kv_head < 0) return;
       const PrefillWorkItem& item = unit.item;
-      const PrefillUnitShape shape = this->shape(item);
+      const PrefillUnitShape shape(item, p.group_size, p.causal);
       const int num_kv_tiles = (shape.kv_len() + N - 1) / N;
-      const int first_masked_tile = (shape.limit(0) + 1) / N;
+      const int first_masked_tile = shape.first_masked_tile(N);
       const int q_buffer = count % kQBuffers;
       const uint64_t q_buffer_desc = q_desc + ((q_buffer * Cfg::kQBytes) >> 4);
       int row_limit[2];
@@ -261,10 +233,7 @@ struct PrefillWs {
         mbarrier::wait(barrier(first + stage_of(tile)), ((tiles + tile) / kStages) & 1);
         wgmma::fence_proxy_async();  // the landed copies, visible to the products' reads
       };
-      const auto release = [&](int first, int tile) {
-        __syncwarp();
-        if (warp_leader) mbarrier::arrive(barrier(first + stage_of(tile)));
-      };
+      const auto release = [&](int first, int tile) { mbarrier::arrive_per_warp(barrier(first + stage_of(tile))); };
       // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
       const auto issue_scores = [&](int tile) {
         wait_full(Cfg::kFullK, tile);
@@ -304,10 +273,7 @@ struct PrefillWs {
 #pragma unroll
           for (int i = 0; i < 4; ++i) a[kk][i] = ptx::pack2<T>(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
       };
-      const auto release_q = [&] {  // after the unit's last S = Q K^T
-        __syncwarp();
-        if (warp_leader) mbarrier::arrive(barrier(Cfg::kQEmpty + q_buffer));
-      };
+      const auto release_q = [&] { mbarrier::arrive_per_warp(barrier(Cfg::kQEmpty + q_buffer)); };  // after the last S
 
       mbarrier::wait(barrier(Cfg::kQFull + q_buffer), (count / kQBuffers) & 1);
       take_turn();
