@@ -98,7 +98,7 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
       // at 1 x 8192 and 1257 at 4 x 4096, N = 64 over 1300; at 16 x 1024 and 64 x 256 455 and 250 us against
       // N = 64's 421 and 177. The cut is the call's mean query rows per sequence (decode rows count too).
       int choice = wgmma_prefill_forced();
-      if (choice < 0) choice = params.num_tokens >= 2048LL * std::max(params.num_seqs, 1) ? 2 : 1;
+      if (choice < 0) choice = params.num_tokens >= 1024LL * std::max(params.num_seqs, 1) ? 2 : 1;
       if (choice == 1) {
         using W = PrefillWgmmaConfig<T>;
         launch_resident<prefill_wgmma_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);

@@ -3,7 +3,7 @@
 // rows and N = 128 keys. A CTA is three warpgroups:
 //  - a copy warpgroup claims the units, looks the keys' pages up in the block table and copies Q (two
 //    buffers), then K and V tile by tile, with cp.async into 128-byte-swizzled shared tiles (wgmma.cuh) of a
-//    two-stage ring; its copies' landing completes the stage's "full" mbarrier, so it never waits for them;
+//    ring of stages each; its copies' landing completes the stage's "full" mbarrier, so it never waits for them;
 //  - two math warpgroups own 64 rows each: S = Q K^T (wgmma, both operands in shared memory), the online
 //    softmax in registers, O += P V (P from registers). Each issues tile t's S together with tile t - 1's
 //    P V, then computes tile t's softmax while both run; the two take turns at issuing (named barriers),
@@ -27,6 +27,17 @@
 #include "attention/cuda/ptx.cuh"
 #include "attention/cuda/wgmma.cuh"
 
+// Stage and Q-buffer counts, overridable for benchmark builds that compare variants.
+#ifndef PAGEDATTN_TUNE_WS_K_STAGES
+#define PAGEDATTN_TUNE_WS_K_STAGES 3
+#endif
+#ifndef PAGEDATTN_TUNE_WS_V_STAGES
+#define PAGEDATTN_TUNE_WS_V_STAGES 2
+#endif
+#ifndef PAGEDATTN_TUNE_WS_Q_BUFFERS
+#define PAGEDATTN_TUNE_WS_Q_BUFFERS 2
+#endif
+
 namespace pagedattn::cuda {
 
 template <class T>
@@ -44,22 +55,24 @@ struct PrefillWsConfig {
   static constexpr int kCopyRegisters = 56, kMathRegisters = 224;
   static_assert(kCopyRegisters * kCopyThreads + kMathRegisters * kMathThreads <= 65536 / kThreads / 8 * 8 * kThreads,
                 "the registers the CTA holds");
-  // Two K/V stages and two Q tiles (the next unit's Q lands while this unit's last tiles run): on an H200,
-  // bf16 Hq 32 Hkv 8, 1.5% faster at 1 x 8192 and 4 x 4096 than three stages and one Q tile (the shared
-  // memory holds one or the other).
-  static constexpr int kStages = 2, kQBuffers = 2;
+  // K and V stages, and Q tiles (the next unit's Q lands while this unit's last tiles run). The shared memory
+  // holds 224 KB of them. On an H200 (bf16 Hq 32 Hkv 8, block 16) three K stages ran 1-2.5% faster than two
+  // (the math warpgroups waited on K and V "full" barriers), three K and V stages with one Q tile 7-10% slower.
+  static constexpr int kStagesK = PAGEDATTN_TUNE_WS_K_STAGES, kStagesV = PAGEDATTN_TUNE_WS_V_STAGES;
+  static constexpr int kQBuffers = PAGEDATTN_TUNE_WS_Q_BUFFERS;
   static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
   static constexpr int kCopyRows = kCopyThreads / kChunksPerRow;  // rows per pass of the copy warpgroup
   static constexpr int kRowBytes = kHeadDim * 2;
-  // Layout from a 1024-aligned base: Q buffers | stages x (K, V) | mbarriers | the two unit slots.
+  // Layout from a 1024-aligned base: Q buffers | K stages | V stages | mbarriers | the two unit slots.
   static constexpr int kQBytes = kTileRows * kRowBytes;
   static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
-  static constexpr int kStageOffset = kQBuffers * kQBytes;
-  static constexpr int kBarrierOffset = kStageOffset + kStages * 2 * kKvTileBytes;
-  // mbarriers (index): per stage K full / V full / K empty / V empty, per Q buffer full / empty, per unit
-  // slot full / empty.
-  static constexpr int kFullK = 0, kFullV = kStages, kEmptyK = 2 * kStages, kEmptyV = 3 * kStages;
-  static constexpr int kQFull = 4 * kStages, kQEmpty = kQFull + kQBuffers, kUnitFull = kQEmpty + kQBuffers;
+  static constexpr int kKOffset = kQBuffers * kQBytes;
+  static constexpr int kVOffset = kKOffset + kStagesK * kKvTileBytes;
+  static constexpr int kBarrierOffset = kVOffset + kStagesV * kKvTileBytes;
+  // mbarriers (index): per K stage full / empty, per V stage full / empty, per Q buffer full / empty, per
+  // unit slot full / empty.
+  static constexpr int kFullK = 0, kEmptyK = kStagesK, kFullV = 2 * kStagesK, kEmptyV = kFullV + kStagesV;
+  static constexpr int kQFull = kEmptyV + kStagesV, kQEmpty = kQFull + kQBuffers, kUnitFull = kQEmpty + kQBuffers;
   static constexpr int kUnitEmpty = kUnitFull + 2;
   static constexpr int kNumBarriers = kUnitEmpty + 2;
   static constexpr int kUnitOffset = kBarrierOffset + (kNumBarriers * 8 + 15) / 16 * 16;
@@ -75,7 +88,7 @@ template <class T>
 struct PrefillWs {
   using Cfg = PrefillWsConfig<T>;
   static constexpr int D = Cfg::kHeadDim, M = Cfg::kTileRows, N = Cfg::kTileKeys;
-  static constexpr int kStages = Cfg::kStages, kQBuffers = Cfg::kQBuffers;
+  static constexpr int kQBuffers = Cfg::kQBuffers;
   using MmaS = wgmma::Wgmma<N, T>;
   using MmaO = wgmma::Wgmma<D, T>;
 
@@ -83,18 +96,41 @@ struct PrefillWs {
   unsigned char* smem;  // 1024-aligned
 
   __device__ uint32_t base_address() const { return ptx::smem_address(smem); }
-  __device__ uint32_t stage_address(int stage) const {
-    return base_address() + Cfg::kStageOffset + stage * 2 * Cfg::kKvTileBytes;
-  }
   __device__ uint32_t barrier(int index) const { return base_address() + Cfg::kBarrierOffset + 8 * index; }
+  // K tiles (kValue false) and V tiles go through rings of their own: tile `position` (counted over all of
+  // the CTA's units) takes stage position % stages, its (position / stages)-th use.
+  template <bool kValue>
+  static constexpr int kRingStages = kValue ? Cfg::kStagesV : Cfg::kStagesK;
+  template <bool kValue>
+  __device__ static int stage_of(uint32_t position) {
+    return static_cast<int>(position % kRingStages<kValue>);
+  }
+  template <bool kValue>
+  __device__ static uint32_t use_parity(uint32_t position) {
+    return (position / kRingStages<kValue>)&1;
+  }
+  template <bool kValue>
+  __device__ uint32_t tile_address(uint32_t position) const {
+    return base_address() + (kValue ? Cfg::kVOffset : Cfg::kKOffset) + stage_of<kValue>(position) * Cfg::kKvTileBytes;
+  }
+  template <bool kValue>
+  __device__ uint32_t full_barrier(uint32_t position) const {
+    return barrier((kValue ? Cfg::kFullV : Cfg::kFullK) + stage_of<kValue>(position));
+  }
+  template <bool kValue>
+  __device__ uint32_t empty_barrier(uint32_t position) const {
+    return barrier((kValue ? Cfg::kEmptyV : Cfg::kEmptyK) + stage_of<kValue>(position));
+  }
   __device__ PrefillUnit* unit_slots() const { return reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset); }
 
   // Thread 0, before the warpgroups part.
   __device__ void init_barriers() const {
-    for (int s = 0; s < kStages; ++s) {
+    for (int s = 0; s < Cfg::kStagesK; ++s) {
       mbarrier::init(barrier(Cfg::kFullK + s), Cfg::kCopyThreads);  // each copy thread's landed copies
-      mbarrier::init(barrier(Cfg::kFullV + s), Cfg::kCopyThreads);
       mbarrier::init(barrier(Cfg::kEmptyK + s), Cfg::kMathThreads / 32);  // each math warp, done reading
+    }
+    for (int s = 0; s < Cfg::kStagesV; ++s) {
+      mbarrier::init(barrier(Cfg::kFullV + s), Cfg::kCopyThreads);
       mbarrier::init(barrier(Cfg::kEmptyV + s), Cfg::kMathThreads / 32);
     }
     for (int b = 0; b < kQBuffers; ++b) {
@@ -162,18 +198,18 @@ struct PrefillWs {
       const auto slot_of = [&](const Lookup& k) { return k.pos < kv_len ? key_slot(p, item.seq, k.pos, k.page, k.id) : -1; };
       const int column = unit.kv_head * D + copy_col * 8;
       // One tile of K (value = false) or V into the stage of ring position `position`, once it is empty.
-      const auto copy_tile = [&](bool value, uint32_t position, int slot) {
-        const int stage = position % kStages;
-        mbarrier::wait(barrier((value ? Cfg::kEmptyV : Cfg::kEmptyK) + stage), ((position / kStages) & 1) ^ 1);
-        const uint32_t dst = stage_address(stage) + (value ? Cfg::kKvTileBytes : 0) + kv_dst;
-        const T* src = static_cast<const T*>(value ? p.value_cache : p.key_cache) + column;
+      const auto copy_tile = [&](auto value, uint32_t position, int slot) {
+        constexpr bool kValue = decltype(value)::value;
+        mbarrier::wait(empty_barrier<kValue>(position), use_parity<kValue>(position) ^ 1);
+        const uint32_t dst = tile_address<kValue>(position) + kv_dst;
+        const T* src = static_cast<const T*>(kValue ? p.value_cache : p.key_cache) + column;
 #pragma unroll
         for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
           const int row_slot = __shfl_sync(0xffffffffu, slot, 2 * k + lane / 16);
           ptx::cp_async_16(dst + k * Cfg::kCopyRows * 128, src + static_cast<long long>(max(row_slot, 0)) * row_stride,
                            row_slot >= 0);
         }
-        mbarrier::arrive_when_copied(barrier((value ? Cfg::kFullV : Cfg::kFullK) + stage));
+        mbarrier::arrive_when_copied(full_barrier<kValue>(position));
       };
       // In the order the math warpgroups use them: K 0, then K t with V t - 1, then the last V.
       Lookup next = look_up(0);
@@ -181,11 +217,11 @@ struct PrefillWs {
       for (int tile = 0; tile < num_kv_tiles; ++tile) {
         const int k_slot = slot_of(next);
         if (tile + 1 < num_kv_tiles) next = look_up(tile + 1);
-        copy_tile(false, tiles + tile, k_slot);
-        if (tile > 0) copy_tile(true, tiles + tile - 1, v_slot);
+        copy_tile(std::false_type{}, tiles + tile, k_slot);
+        if (tile > 0) copy_tile(std::true_type{}, tiles + tile - 1, v_slot);
         v_slot = k_slot;
       }
-      copy_tile(true, tiles + num_kv_tiles - 1, v_slot);
+      copy_tile(std::true_type{}, tiles + num_kv_tiles - 1, v_slot);
       tiles += num_kv_tiles;
     }
     ptx::cp_async_wait<0>();
@@ -204,9 +240,9 @@ struct PrefillWs {
     // Descriptors: the start-address field (bits 0-13, address >> 4) takes compile-time offsets by plain
     // addition (shared addresses stay below 256 KiB). Q's rows of this warpgroup; K and V of stage 0.
     const uint64_t q_desc = wgmma::descriptor(base_address() + group_index * 64 * 128, 16, 1024);
-    const uint64_t k_desc = wgmma::descriptor(stage_address(0), 16, 1024);
-    const uint64_t v_desc = wgmma::descriptor(stage_address(0) + Cfg::kKvTileBytes, N * 128, 1024);
-    constexpr uint64_t kStageStep = (2 * Cfg::kKvTileBytes) >> 4;
+    const uint64_t k_desc = wgmma::descriptor(base_address() + Cfg::kKOffset, 16, 1024);
+    const uint64_t v_desc = wgmma::descriptor(base_address() + Cfg::kVOffset, N * 128, 1024);
+    constexpr uint64_t kStageStep = Cfg::kKvTileBytes >> 4;
 
     uint32_t tiles = 0;  // as the copy warpgroup's
     for (uint32_t count = 0;; ++count) {
@@ -228,31 +264,36 @@ struct PrefillWs {
 #pragma unroll
       for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
 
-      const auto stage_of = [&](int tile) { return static_cast<int>((tiles + tile) % kStages); };
-      const auto wait_full = [&](int first, int tile) {
-        mbarrier::wait(barrier(first + stage_of(tile)), ((tiles + tile) / kStages) & 1);
+      // Tile t of the unit: ring position tiles + t.
+      const auto wait_full = [&](auto value, int tile) {
+        constexpr bool kValue = decltype(value)::value;
+        mbarrier::wait(full_barrier<kValue>(tiles + tile), use_parity<kValue>(tiles + tile));
         wgmma::fence_proxy_async();  // the landed copies, visible to the products' reads
       };
-      const auto release = [&](int first, int tile) { mbarrier::arrive_per_warp(barrier(first + stage_of(tile))); };
+      const auto release = [&](auto value, int tile) {
+        mbarrier::arrive_per_warp(empty_barrier<decltype(value)::value>(tiles + tile));
+      };
       // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
       const auto issue_scores = [&](int tile) {
-        wait_full(Cfg::kFullK, tile);
+        wait_full(std::false_type{}, tile);
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
           const uint64_t qa = q_buffer_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
-          const uint64_t kb = k_desc + stage_of(tile) * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
+          const uint64_t kb =
+              k_desc + stage_of<false>(tiles + tile) * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
           MmaS::template ss<0>(s, qa, kb, kk > 0);
         }
         wgmma::commit();
       };
       // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows 16 kk ..
       const auto issue_values = [&](int tile) {
-        wait_full(Cfg::kFullV, tile);
+        wait_full(std::true_type{}, tile);
         wgmma::fence();  // (ptxas would add it: P's registers were written since the last fence)
 #pragma unroll
         for (int kk = 0; kk < N / 16; ++kk)
-          MmaO::template rs<1>(o, a[kk], v_desc + stage_of(tile) * kStageStep + ((kk * 16 * 128) >> 4), true);
+          MmaO::template rs<1>(o, a[kk], v_desc + stage_of<true>(tiles + tile) * kStageStep + ((kk * 16 * 128) >> 4),
+                               true);
         wgmma::commit();
       };
       // Online softmax of the tile's scores (s[4 n + 2 hh + e] is row my_row + 8 hh, key tile N + 8 n + 2 (lane
@@ -281,7 +322,7 @@ struct PrefillWs {
       pass_turn();
       wgmma::wait<0>();
       wgmma::pin(s);
-      release(Cfg::kEmptyK, 0);
+      release(std::false_type{}, 0);
       if (num_kv_tiles == 1) release_q();
       float correction[2];
       softmax(0, correction, std::true_type{});
@@ -294,12 +335,12 @@ struct PrefillWs {
         pass_turn();
         wgmma::wait<1>();  // S of this tile
         wgmma::pin(s);
-        release(Cfg::kEmptyK, tile);
+        release(std::false_type{}, tile);
         if (tile == num_kv_tiles - 1) release_q();
         const bool moved = softmax(tile, correction, may_mask);
         wgmma::wait<0>();  // P V of the previous tile
         wgmma::pin(o);
-        release(Cfg::kEmptyV, tile - 1);
+        release(std::true_type{}, tile - 1);
         if (moved) {
 #pragma unroll
           for (int i = 0; i < D / 2; ++i) o[i] *= correction[(i / 2) % 2];
@@ -312,7 +353,7 @@ struct PrefillWs {
       issue_values(num_kv_tiles - 1);
       wgmma::wait<0>();
       wgmma::pin(o);
-      release(Cfg::kEmptyV, num_kv_tiles - 1);
+      release(std::true_type{}, num_kv_tiles - 1);
       tiles += num_kv_tiles;
 
       // Normalize and store this thread's pieces of its two rows (4 bytes per 8 columns).
