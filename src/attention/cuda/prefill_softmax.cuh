@@ -13,21 +13,28 @@ namespace pagedattn::cuda {
 // tile into the running max m (of the raw scores: the scale is positive, so each exponent is one FFMA,
 // s * scale - m * scale) and this lane's share l of the running sum, and turns the scores into probabilities.
 // Returns the factor the row's output must be scaled by; `moved` is set when the max moved. The max and the
-// sum run as four independent chains (not one of N / 4 dependent steps): the warp has few others to hide
-// their latency behind (1.5-2% faster prefill on an H200 at 1k-token rows).
-template <int N, bool kMayMask>
+// sum run as kChains independent chains: 4 in the warp-specialized kernel, whose warps have few others to
+// hide the latency of N / 4 dependent steps behind (1.5-2% faster there on an H200 at 1k-token rows); 1 in
+// the kernels with more rows or CTAs in flight, where the extra steps cost more than they hide.
+template <int N, bool kMayMask, int kChains = 1>
 __device__ __forceinline__ float softmax_row_step(float* s, int hh, float& m, float& l, float scale, bool masked,
                                                   int key0, int limit, bool& moved) {
-  float mxs[4] = {-CUDART_INF_F, -CUDART_INF_F, -CUDART_INF_F, -CUDART_INF_F};
+  static_assert(kChains == 1 || kChains == 2 || kChains == 4, "chains take turns over the row's 2 (N / 8) scores");
+  float mxs[kChains];
+#pragma unroll
+  for (int c = 0; c < kChains; ++c) mxs[c] = -CUDART_INF_F;
 #pragma unroll
   for (int n = 0; n < N / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       float& x = s[4 * n + 2 * hh + e];
       if (kMayMask && masked && key0 + 8 * n + e > limit) x = -CUDART_INF_F;
-      mxs[2 * (n % 2) + e] = fmaxf(mxs[2 * (n % 2) + e], x);
+      float& chain = mxs[(2 * n + e) % kChains];
+      chain = fmaxf(chain, x);
     }
-  float mx = fmaxf(fmaxf(mxs[0], mxs[1]), fmaxf(mxs[2], mxs[3]));
+  float mx = mxs[0];
+#pragma unroll
+  for (int c = 1; c < kChains; ++c) mx = fmaxf(mx, mxs[c]);
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
   const float m_new = fmaxf(m, mx);
@@ -36,16 +43,20 @@ __device__ __forceinline__ float softmax_row_step(float* s, int hh, float& m, fl
   const float correction = ptx::exp2_approx(m * scale - ref);
   moved |= m_new != m;
   m = m_new;
-  float sums[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  float sums[kChains];
+#pragma unroll
+  for (int c = 0; c < kChains; ++c) sums[c] = 0.0f;
 #pragma unroll
   for (int n = 0; n < N / 8; ++n)
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       float& x = s[4 * n + 2 * hh + e];
       x = ptx::exp2_approx(fmaf(x, scale, -ref));
-      sums[2 * (n % 2) + e] += x;
+      sums[(2 * n + e) % kChains] += x;
     }
-  const float sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+  float sum = sums[0];
+#pragma unroll
+  for (int c = 1; c < kChains; ++c) sum += sums[c];
   l = l * correction + sum;
   return correction;
 }

@@ -304,7 +304,7 @@ struct PrefillWs {
         bool moved = false;
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh)
-          correction[hh] = softmax_row_step<N, decltype(may_mask)::value>(
+          correction[hh] = softmax_row_step<N, decltype(may_mask)::value, 4>(
               s, hh, m[hh], l[hh], p.scale_log2, tile >= first_masked_tile, key0, row_limit[hh], moved);
         return __any_sync(0xffffffffu, moved);
       };
