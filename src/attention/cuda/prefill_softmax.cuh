@@ -32,9 +32,11 @@ __device__ __forceinline__ float softmax_row_step(float* s, int hh, float& m, fl
       float& chain = mxs[(2 * n + e) % kChains];
       chain = fmaxf(chain, x);
     }
-  float mx = mxs[0];
 #pragma unroll
-  for (int c = 1; c < kChains; ++c) mx = fmaxf(mx, mxs[c]);
+  for (int w = kChains / 2; w > 0; w /= 2)  // pairwise: (0, 1), (2, 3), then the two results
+#pragma unroll
+    for (int c = 0; c < w; ++c) mxs[c] = fmaxf(mxs[2 * c], mxs[2 * c + 1]);
+  float mx = mxs[0];
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
   mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
   const float m_new = fmaxf(m, mx);
@@ -54,9 +56,11 @@ __device__ __forceinline__ float softmax_row_step(float* s, int hh, float& m, fl
       x = ptx::exp2_approx(fmaf(x, scale, -ref));
       sums[(2 * n + e) % kChains] += x;
     }
-  float sum = sums[0];
 #pragma unroll
-  for (int c = 1; c < kChains; ++c) sum += sums[c];
+  for (int w = kChains / 2; w > 0; w /= 2)
+#pragma unroll
+    for (int c = 0; c < w; ++c) sums[c] = sums[2 * c] + sums[2 * c + 1];
+  const float sum = sums[0];
   l = l * correction + sum;
   return correction;
 }
