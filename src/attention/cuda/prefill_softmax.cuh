@@ -15,11 +15,12 @@ namespace pagedattn::cuda {
 // Returns the factor the row's output must be scaled by; `moved` is set when the max moved. The max and the
 // sum run as kChains independent chains: 4 in the warp-specialized kernel, whose warps have few others to
 // hide the latency of N / 4 dependent steps behind (1.5-2% faster there on an H200 at 1k-token rows); 1 in
-// the kernels with more rows or CTAs in flight, where the extra steps cost more than they hide.
+// the kernels that keep more rows or CTAs in flight (four gained nothing there: bench/results/cuda_h200.md,
+// runs 13-15).
 template <int N, bool kMayMask, int kChains = 1>
 __device__ __forceinline__ float softmax_row_step(float* s, int hh, float& m, float& l, float scale, bool masked,
                                                   int key0, int limit, bool& moved) {
-  static_assert(kChains == 1 || kChains == 2 || kChains == 4, "chains take turns over the row's 2 (N / 8) scores");
+  static_assert(kChains == 1 || kChains == 2 || kChains == 4, "1, 2 or 4 chains: they take the row's scores in turn");
   float mxs[kChains];
 #pragma unroll
   for (int c = 0; c < kChains; ++c) mxs[c] = -CUDART_INF_F;

@@ -107,7 +107,7 @@ struct PrefillWs {
   }
   template <bool kValue>
   __device__ static uint32_t use_parity(uint32_t position) {
-    return (position / kRingStages<kValue>)&1;
+    return (position / kRingStages<kValue>) & 1;
   }
   template <bool kValue>
   __device__ uint32_t tile_address(uint32_t position) const {
@@ -195,7 +195,9 @@ struct PrefillWs {
         const int page = key_page(p, pos);
         return Lookup{pos, page, pos < kv_len ? table[page] : 0};
       };
-      const auto slot_of = [&](const Lookup& k) { return k.pos < kv_len ? key_slot(p, item.seq, k.pos, k.page, k.id) : -1; };
+      const auto slot_of = [&](const Lookup& k) {
+        return k.pos < kv_len ? key_slot(p, item.seq, k.pos, k.page, k.id) : -1;
+      };
       const int column = unit.kv_head * D + copy_col * 8;
       // One tile of K (value = false) or V into the stage of ring position `position`, once it is empty.
       const auto copy_tile = [&](auto value, uint32_t position, int slot) {
