@@ -6,8 +6,8 @@
 # warp-specialized prefill kernel) on the kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
-# back); the summary lines and both tables are printed. The whole call took 253-260 s on a cold machine before
-# the warp-specialized kernel's runs were added (not timed since); `prefill` took 322 s, `check` 132 s (2026-12-02).
+# back); the summary lines and both tables are printed. On a cold machine the whole call took 320 s, `prefill`
+# 190-322 s (FlashInfer's fa3 JIT compile sets it), `check` 132 s (2026-12-02, bench/results/cuda_h200.md).
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes).
 set -u
