@@ -58,4 +58,22 @@ struct PrefillConfig {
   static_assert(2 * sizeof(PrefillUnit) <= 128 && kUnitOffset % 16 == 0, "two unit slots at the end");
 };
 
+// The tiles of the sm_90a (wgmma) prefill kernels, f16/bf16 at D = 128: the work list's M packed query rows
+// and N = kKeys keys, in 128-byte-swizzled layout (wgmma.cuh), copied by kCopiers threads that each keep one
+// 16-byte column chunk and step down kCopyRows rows per pass.
+template <class T, int kKeys, int kCopiers>
+struct WgmmaPrefillTiles {
+  static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
+  static constexpr int kHeadDim = 128;
+  static constexpr int kTileRows = PrefillConfig<T, 128>::kTileRows;  // M: one work list serves every kernel
+  static constexpr int kTileKeys = kKeys;                             // N
+  static constexpr int kChunksPerRow = kHeadDim / 8;
+  static constexpr int kCopyRows = kCopiers / kChunksPerRow;
+  static constexpr int kRowBytes = kHeadDim * 2;
+  static constexpr int kQBytes = kTileRows * kRowBytes;
+  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
+  static constexpr int kMaxSmemBytes = 227 * 1024;  // the most dynamic shared memory an sm_90 CTA may opt in to
+  static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
+};
+
 }  // namespace pagedattn::cuda

@@ -23,30 +23,22 @@
 
 namespace pagedattn::cuda {
 
+// Tiles of M = 128 rows and N = 64 keys, every thread copying.
 template <class T>
-struct PrefillWgmmaConfig {
-  static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
-  static constexpr int kHeadDim = 128;
+struct PrefillWgmmaConfig : WgmmaPrefillTiles<T, 64, 256> {
+  using Tiles = WgmmaPrefillTiles<T, 64, 256>;
   static constexpr int kWarpGroups = 2;
   static constexpr int kThreads = 128 * kWarpGroups;
-  static constexpr int kTileRows = 64 * kWarpGroups;  // M (the work list's tile_rows: prefill_kernel's M)
-  static constexpr int kTileKeys = 64;                // N
+  static_assert(Tiles::kTileRows == 64 * kWarpGroups, "each warpgroup owns 64 rows");
   // S and O take 96 accumulator registers: two CTAs fit an SM.
   static constexpr int kMinCtasPerSm = 2;
-  static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
-  static constexpr int kCopyRows = kThreads / kChunksPerRow;
-  static constexpr int kRowBytes = kHeadDim * 2;
   static constexpr int kStages = 2;
   // Layout from a 1024-aligned base: Q | stages x (K, V) | key slots of two tiles | two claimed units.
-  static constexpr int kQBytes = kTileRows * kRowBytes;
-  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
-  static constexpr int kStageOffset = kQBytes;
-  static constexpr int kSlotOffset = kStageOffset + kStages * 2 * kKvTileBytes;
-  static constexpr int kUnitOffset = kSlotOffset + 2 * kTileKeys * 4;
+  static constexpr int kStageOffset = Tiles::kQBytes;
+  static constexpr int kSlotOffset = kStageOffset + kStages * 2 * Tiles::kKvTileBytes;
+  static constexpr int kUnitOffset = kSlotOffset + 2 * Tiles::kTileKeys * 4;
   static constexpr int kSmemBytes = kUnitOffset + 128 + 1024;  // + the alignment of the base
-  static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
-  static_assert(kSmemBytes <= 227 * 1024, "the most dynamic shared memory an sm_90 CTA may opt in to");
-  static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves both prefill kernels");
+  static_assert(kSmemBytes <= Tiles::kMaxSmemBytes, "the shared memory a CTA may opt in to");
 };
 
 template <class T>

@@ -40,13 +40,12 @@
 
 namespace pagedattn::cuda {
 
+// Tiles of M = 128 rows and N = 128 keys, the copy warpgroup copying.
 template <class T>
-struct PrefillWsConfig {
-  static_assert(sizeof(T) == 2, "wgmma prefill takes f16/bf16");
-  static constexpr int kHeadDim = 128;
-  static constexpr int kTileRows = 128;  // M (the work list's tile_rows: prefill_kernel's M)
-  static constexpr int kTileKeys = 128;  // N
+struct PrefillWsConfig : WgmmaPrefillTiles<T, 128, 128> {
+  using Tiles = WgmmaPrefillTiles<T, 128, 128>;
   static constexpr int kMathThreads = 256, kCopyThreads = 128;
+  static_assert(Tiles::kTileRows == 64 * kMathThreads / 128, "each math warpgroup owns 64 rows");
   static constexpr int kThreads = kMathThreads + kCopyThreads;
   // setmaxnreg moves registers within the CTA's allocation at launch (168 per thread: 64K / 384 threads,
   // rounded down to a multiple of 8): the math warpgroups hold S, P, O (160) and addresses; the copy
@@ -60,15 +59,10 @@ struct PrefillWsConfig {
   // (the math warpgroups waited on K and V "full" barriers), three K and V stages with one Q tile 7-10% slower.
   static constexpr int kStagesK = PAGEDATTN_TUNE_WS_K_STAGES, kStagesV = PAGEDATTN_TUNE_WS_V_STAGES;
   static constexpr int kQBuffers = PAGEDATTN_TUNE_WS_Q_BUFFERS;
-  static constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks per row
-  static constexpr int kCopyRows = kCopyThreads / kChunksPerRow;  // rows per pass of the copy warpgroup
-  static constexpr int kRowBytes = kHeadDim * 2;
   // Layout from a 1024-aligned base: Q buffers | K stages | V stages | mbarriers | the two unit slots.
-  static constexpr int kQBytes = kTileRows * kRowBytes;
-  static constexpr int kKvTileBytes = kTileKeys * kRowBytes;
-  static constexpr int kKOffset = kQBuffers * kQBytes;
-  static constexpr int kVOffset = kKOffset + kStagesK * kKvTileBytes;
-  static constexpr int kBarrierOffset = kVOffset + kStagesV * kKvTileBytes;
+  static constexpr int kKOffset = kQBuffers * Tiles::kQBytes;
+  static constexpr int kVOffset = kKOffset + kStagesK * Tiles::kKvTileBytes;
+  static constexpr int kBarrierOffset = kVOffset + kStagesV * Tiles::kKvTileBytes;
   // mbarriers (index): per K stage full / empty, per V stage full / empty, per Q buffer full / empty, per
   // unit slot full / empty.
   static constexpr int kFullK = 0, kEmptyK = kStagesK, kFullV = 2 * kStagesK, kEmptyV = kFullV + kStagesV;
@@ -79,9 +73,7 @@ struct PrefillWsConfig {
   static constexpr int kSmemBytes = kUnitOffset + 2 * static_cast<int>(sizeof(PrefillUnit)) + 1024;  // + alignment
   // Named barriers: the math warpgroups' turns at issuing products.
   static constexpr int kTurnBarrier = 1;  // + warpgroup
-  static_assert(kQBytes % 1024 == 0 && kKvTileBytes % 1024 == 0, "swizzle atoms stay 1024-aligned");
-  static_assert(kSmemBytes <= 227 * 1024, "the most dynamic shared memory an sm_90 CTA may opt in to");
-  static_assert(kTileRows == PrefillConfig<T, 128>::kTileRows, "one work list serves all prefill kernels");
+  static_assert(kSmemBytes <= Tiles::kMaxSmemBytes, "the shared memory a CTA may opt in to");
 };
 
 template <class T>
