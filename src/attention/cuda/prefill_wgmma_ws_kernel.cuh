@@ -376,8 +376,7 @@ __global__ void __launch_bounds__(PrefillWsConfig<T>::kThreads, 1)
 #if PAGEDATTN_WGMMA_DEVICE
   using Cfg = PrefillWsConfig<T>;
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  // Swizzle atoms need 1024-aligned shared addresses.
-  unsigned char* smem = smem_raw + ((1024 - ptx::smem_address(smem_raw) % 1024) % 1024);
+  unsigned char* smem = wgmma::align_to_atoms(smem_raw);
   const int tid = static_cast<int>(threadIdx.x);
   const PrefillWs<T> ws{p, smem};
   if (tid == 0) ws.init_barriers();
