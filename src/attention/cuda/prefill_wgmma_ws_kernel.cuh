@@ -10,7 +10,7 @@
 //    so one's softmax overlaps the other's products. A K (V) stage is handed back as soon as its last
 //    product has read it.
 // Nothing waits on a whole-CTA barrier after the start; the copy warpgroup runs ahead, across units too.
-// The output goes from the accumulators straight to memory (no shared tile is free to stage it).
+// The output is staged through the unit's Q tile, which the copy warpgroup refills only after the stores.
 #pragma once
 
 #include <math_constants.h>
@@ -73,6 +73,8 @@ struct PrefillWsConfig : WgmmaPrefillTiles<T, 128, 128> {
   static constexpr int kSmemBytes = kUnitOffset + 2 * static_cast<int>(sizeof(PrefillUnit)) + 1024;  // + alignment
   // Named barriers: the math warpgroups' turns at issuing products.
   static constexpr int kTurnBarrier = 1;  // + warpgroup
+  // Named barriers: a math warpgroup's output staging waits for all of its warps.
+  static constexpr int kEpilogueBarrier = 3;  // + warpgroup
   static_assert(kSmemBytes <= Tiles::kMaxSmemBytes, "the shared memory a CTA may opt in to");
 };
 
@@ -168,7 +170,8 @@ struct PrefillWs {
       const int kv_len = PrefillUnitShape(item, p.group_size, p.causal).kv_len();
       const int num_kv_tiles = (kv_len + N - 1) / N;
 
-      // Q, once the math warpgroups are done with the previous unit's (zero rows pad it to M).
+      // Q, once the math warpgroups have stored the output of the buffer's previous unit, which they stage
+      // there (zero rows pad Q to M).
       const int q_buffer = count % kQBuffers;
       mbarrier::wait(barrier(Cfg::kQEmpty + q_buffer), ((count / kQBuffers) & 1) ^ 1);
       copy_query_chunks<T>(p, item, unit.kv_head, copy_row, copy_col, Cfg::kCopyRows, M,
@@ -308,7 +311,6 @@ struct PrefillWs {
 #pragma unroll
           for (int i = 0; i < 4; ++i) a[kk][i] = ptx::pack2<T>(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
       };
-      const auto release_q = [&] { mbarrier::arrive_per_warp(barrier(Cfg::kQEmpty + q_buffer)); };  // after the last S
 
       mbarrier::wait(barrier(Cfg::kQFull + q_buffer), (count / kQBuffers) & 1);
       take_turn();
@@ -317,7 +319,6 @@ struct PrefillWs {
       wgmma::wait<0>();
       wgmma::pin(s);
       release(std::false_type{}, 0);
-      if (num_kv_tiles == 1) release_q();
       float correction[2];
       softmax(0, correction, std::true_type{});
       pack_probabilities();
@@ -330,7 +331,6 @@ struct PrefillWs {
         wgmma::wait<1>();  // S of this tile
         wgmma::pin(s);
         release(std::false_type{}, tile);
-        if (tile == num_kv_tiles - 1) release_q();
         const bool moved = softmax(tile, correction, may_mask);
         wgmma::wait<0>();  // P V of the previous tile
         wgmma::pin(o);
@@ -350,21 +350,40 @@ struct PrefillWs {
       release(std::true_type{}, num_kv_tiles - 1);
       tiles += num_kv_tiles;
 
-      // Normalize and store this thread's pieces of its two rows (4 bytes per 8 columns).
-      const int q_head0 = unit.kv_head * shape.group;
+      // Normalize; each warp stages its 16 rows as T in its own rows of this unit's Q tile (swizzled: the
+      // fragment's 8 rows hit 32 banks), once its warpgroup's products are done reading Q, then stores whole
+      // 16-byte pieces of each row; the Q buffer goes back to the copy warpgroup after that.
+      mbarrier::named_sync(Cfg::kEpilogueBarrier + group_index, 128);
+      const uint32_t staged = base_address() + q_buffer * Cfg::kQBytes;
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         float sum = l[hh] + __shfl_xor_sync(0xffffffffu, l[hh], 1);
         sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int r = my_row + 8 * hh;
-        if (r >= item.rows) continue;
         const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-        const int packed = item.row0 + r, token = packed / shape.group, head = packed - token * shape.group;
-        T* out = static_cast<T*>(p.out) + (item.first_row + token) * p.o_stride_token +
-                 (q_head0 + head) * p.o_stride_head + 2 * (lane % 4);
 #pragma unroll
         for (int c = 0; c < D / 8; ++c)
-          *reinterpret_cast<uint32_t*>(out + 8 * c) = ptx::pack2<T>(o[4 * c + 2 * hh] * inv, o[4 * c + 2 * hh + 1] * inv);
+          ptx::st_shared_b32(staged + wgmma::swizzled_offset(M, my_row + 8 * hh, c) + 4 * (lane % 4),
+                             ptx::pack2<T>(o[4 * c + 2 * hh] * inv, o[4 * c + 2 * hh + 1] * inv));
+      }
+      __syncwarp();
+      int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
+      // Opaque once per unit: else the pieces' shared offsets are hoisted out of the unit loop and spilled.
+      asm volatile("" : "+r"(out_row), "+r"(out_col));
+      constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
+      const int warp_row0 = 64 * group_index + 16 * warp;
+      T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token +
+               unit.kv_head * p.group_size * p.o_stride_head + out_col * 8;
+      // The pieces come out of the Q tile first, so that the copy warpgroup gets it back before the stores.
+      uint4 piece[16 / kOutRows];
+#pragma unroll
+      for (int k = 0; k < 16 / kOutRows; ++k)
+        piece[k] = ptx::ld_shared_v4(staged + wgmma::swizzled_offset(M, warp_row0 + out_row + k * kOutRows, out_col));
+      mbarrier::arrive_per_warp(barrier(Cfg::kQEmpty + q_buffer));
+      PackedRowWalk walk(item.row0 + warp_row0 + out_row, kOutRows, p.group_size);
+#pragma unroll
+      for (int k = 0; k < 16 / kOutRows; ++k, walk.next()) {
+        if (warp_row0 + out_row + k * kOutRows < item.rows)
+          *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) = piece[k];
       }
     }
   }
