@@ -10,7 +10,7 @@
 //    so one's softmax overlaps the other's products. A K (V) stage is handed back as soon as its last
 //    product has read it.
 // Nothing waits on a whole-CTA barrier after the start; the copy warpgroup runs ahead, across units too.
-// The output is staged through the unit's Q tile, which the copy warpgroup refills only after the stores.
+// The output is staged through the unit's Q tile and stored in 16-byte pieces.
 #pragma once
 
 #include <math_constants.h>
@@ -170,7 +170,7 @@ struct PrefillWs {
       const int kv_len = PrefillUnitShape(item, p.group_size, p.causal).kv_len();
       const int num_kv_tiles = (kv_len + N - 1) / N;
 
-      // Q, once the math warpgroups have stored the output of the buffer's previous unit, which they stage
+      // Q, once the math warpgroups have read back the output of the buffer's previous unit, which they stage
       // there (zero rows pad Q to M).
       const int q_buffer = count % kQBuffers;
       mbarrier::wait(barrier(Cfg::kQEmpty + q_buffer), ((count / kQBuffers) & 1) ^ 1);
@@ -241,9 +241,27 @@ struct PrefillWs {
     const uint64_t v_desc = wgmma::descriptor(base_address() + Cfg::kVOffset, N * 128, 1024);
     constexpr uint64_t kStageStep = Cfg::kKvTileBytes >> 4;
 
+    // The previous unit's output: this thread's 16-byte pieces of its rows, stored only after the arrive
+    // that reads the next unit's claim. An mbarrier arrive is a release, and one right after the stores waits
+    // for them: handing Q back after the stores made every shape 3-10% slower on an H200 (cuda_h200.md, run 16).
+    constexpr int kOutRows = 32 / Cfg::kChunksPerRow, kPieces = 16 / kOutRows;
+    const int warp_row0 = 64 * group_index + 16 * warp;
+    uint4 piece[kPieces];
+    T* out = nullptr;  // null: nothing pending
+    int out_rows = 0, out_row0 = 0;
+    const auto store_pieces = [&] {
+      if (out == nullptr) return;
+      PackedRowWalk walk(out_row0, kOutRows, p.group_size);
+#pragma unroll
+      for (int k = 0; k < kPieces; ++k, walk.next())
+        if (k * kOutRows < out_rows)
+          *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) = piece[k];
+    };
+
     uint32_t tiles = 0;  // as the copy warpgroup's
     for (uint32_t count = 0;; ++count) {
       const PrefillUnit unit = next_unit(count, false, num_items);
+      store_pieces();
       if (unit.kv_head < 0) return;
       const PrefillWorkItem& item = unit.item;
       const PrefillUnitShape shape(item, p.group_size, p.causal);
@@ -351,8 +369,8 @@ struct PrefillWs {
       tiles += num_kv_tiles;
 
       // Normalize; each warp stages its 16 rows as T in its own rows of this unit's Q tile (swizzled: the
-      // fragment's 8 rows hit 32 banks), once its warpgroup's products are done reading Q, then stores whole
-      // 16-byte pieces of each row; the Q buffer goes back to the copy warpgroup after that.
+      // fragment's 8 rows hit 32 banks), once its warpgroup's products are done reading Q, then reads back
+      // whole 16-byte pieces of each row (stored at the next unit's start) and hands the Q buffer back.
       mbarrier::named_sync(Cfg::kEpilogueBarrier + group_index, 128);
       const uint32_t staged = base_address() + q_buffer * Cfg::kQBytes;
 #pragma unroll
@@ -369,22 +387,14 @@ struct PrefillWs {
       int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
       // Opaque once per unit: else the pieces' shared offsets are hoisted out of the unit loop and spilled.
       asm volatile("" : "+r"(out_row), "+r"(out_col));
-      constexpr int kOutRows = 32 / Cfg::kChunksPerRow;
-      const int warp_row0 = 64 * group_index + 16 * warp;
-      T* out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token +
-               unit.kv_head * p.group_size * p.o_stride_head + out_col * 8;
-      // The pieces come out of the Q tile first, so that the copy warpgroup gets it back before the stores.
-      uint4 piece[16 / kOutRows];
 #pragma unroll
-      for (int k = 0; k < 16 / kOutRows; ++k)
+      for (int k = 0; k < kPieces; ++k)
         piece[k] = ptx::ld_shared_v4(staged + wgmma::swizzled_offset(M, warp_row0 + out_row + k * kOutRows, out_col));
       mbarrier::arrive_per_warp(barrier(Cfg::kQEmpty + q_buffer));
-      PackedRowWalk walk(item.row0 + warp_row0 + out_row, kOutRows, p.group_size);
-#pragma unroll
-      for (int k = 0; k < 16 / kOutRows; ++k, walk.next()) {
-        if (warp_row0 + out_row + k * kOutRows < item.rows)
-          *reinterpret_cast<uint4*>(out + walk.token * p.o_stride_token + walk.head * p.o_stride_head) = piece[k];
-      }
+      out = static_cast<T*>(p.out) + item.first_row * p.o_stride_token +
+            unit.kv_head * p.group_size * p.o_stride_head + out_col * 8;
+      out_row0 = item.row0 + warp_row0 + out_row;
+      out_rows = item.rows - warp_row0 - out_row;
     }
   }
 };
