@@ -209,8 +209,7 @@ __global__ void __launch_bounds__(PrefillWgmmaConfig<T>::kThreads, PrefillWgmmaC
     prefill_wgmma_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
   using Cfg = PrefillWgmmaConfig<T>;
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  unsigned char* smem = wgmma::align_to_atoms(smem_raw);
+  unsigned char* smem = wgmma::atom_aligned_dynamic_smem();
   const int tid = static_cast<int>(threadIdx.x);
   PrefillWgmmaTile<T> tile{p, smem, tid, tid / 128, tid % 128 / 32, tid % 32};
   for_each_prefill_unit(p.work, p.num_kv_heads, reinterpret_cast<PrefillUnit*>(smem + Cfg::kUnitOffset),

@@ -404,8 +404,7 @@ __global__ void __launch_bounds__(PrefillWsConfig<T>::kThreads, 1)
     prefill_wgmma_ws_kernel(const __grid_constant__ PrefillParams p) {
 #if PAGEDATTN_WGMMA_DEVICE
   using Cfg = PrefillWsConfig<T>;
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  unsigned char* smem = wgmma::align_to_atoms(smem_raw);
+  unsigned char* smem = wgmma::atom_aligned_dynamic_smem();
   const int tid = static_cast<int>(threadIdx.x);
   const PrefillWs<T> ws{p, smem};
   if (tid == 0) ws.init_barriers();

@@ -38,11 +38,12 @@ __host__ __device__ constexpr uint32_t swizzled_offset(int rows, int row, int ch
   return static_cast<uint32_t>((chunk / 8) * rows * 128 + row * 128 + (((chunk % 8) ^ (row % 8)) * 16));
 }
 
-// The first 1024-aligned byte at or after `smem` (dynamic shared memory allocated with 1024 bytes to
+// The kernel's dynamic shared memory from its first 1024-aligned byte on (launches ask for 1024 bytes to
 // spare): swizzle atoms need 1024-aligned shared addresses.
-__device__ inline unsigned char* align_to_atoms(unsigned char* smem) {
-  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  return smem + (1024 - address % 1024) % 1024;
+__device__ inline unsigned char* atom_aligned_dynamic_smem() {
+  extern __shared__ __align__(1024) unsigned char dynamic_smem[];
+  const auto address = static_cast<uint32_t>(__cvta_generic_to_shared(dynamic_smem));
+  return dynamic_smem + (1024 - address % 1024) % 1024;
 }
 
 // Descriptor of a 128B-swizzled operand at shared address `address` (1024-aligned atoms; the address may
