@@ -54,7 +54,7 @@ struct PrefillTile {
     const int rows = item.rows;  // packed rows of this tile (the builder checked them)
     const PrefillUnitShape shape(item, p.group_size, p.causal);
     const int kv_len = shape.kv_len();
-    const int num_kv_tiles = (kv_len + N - 1) / N;
+    const int num_kv_tiles = shape.num_kv_tiles(N);
     const int first_masked_tile = shape.first_masked_tile(N);
 
     // The cache slots of each K/V tile's keys, fetched a tile ahead (prefill_key_slots.cuh).

@@ -29,6 +29,7 @@ struct PrefillUnitShape {
         causal(is_causal) {}
   __device__ int limit(int r) const { return causal ? context_len - q_len + (row0 + r) / group : context_len - 1; }
   __device__ int kv_len() const { return limit(rows - 1) + 1; }
+  __device__ int num_kv_tiles(int N) const { return (kv_len() + N - 1) / N; }
   __device__ int first_masked_tile(int N) const { return (limit(0) + 1) / N; }
 };
 

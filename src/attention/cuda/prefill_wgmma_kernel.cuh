@@ -14,10 +14,12 @@
 
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/device_error.cuh"
+#include "attention/cuda/mbarrier.cuh"
 #include "attention/cuda/prefill_kernel.cuh"
 #include "attention/cuda/prefill_key_slots.cuh"
 #include "attention/cuda/prefill_softmax.cuh"
 #include "attention/cuda/prefill_units.cuh"
+#include "attention/cuda/prefill_wgmma_output.cuh"
 #include "attention/cuda/ptx.cuh"
 #include "attention/cuda/wgmma.cuh"
 
@@ -62,7 +64,7 @@ struct PrefillWgmmaTile {
     const int rows = item.rows;
     const PrefillUnitShape shape(item, p.group_size, p.causal);
     const int kv_len = shape.kv_len();
-    const int num_kv_tiles = (kv_len + N - 1) / N;
+    const int num_kv_tiles = shape.num_kv_tiles(N);
     const int first_masked_tile = shape.first_masked_tile(N);
 
     // Block ids as in prefill_kernel.
@@ -177,18 +179,8 @@ struct PrefillWgmmaTile {
 
     // Normalize; each warp stages its 16 rows as T in its own (swizzled) rows of the Q tile, once its whole
     // warpgroup is done reading Q, then stores whole 16-byte pieces of each row.
-    asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group_index) : "memory");
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      float sum = l[hh] + __shfl_xor_sync(0xffffffffu, l[hh], 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-      const int r = my_row + 8 * hh;
-#pragma unroll
-      for (int t = 0; t < D / 8; ++t)
-        ptx::st_shared_b32(base_address() + wgmma::swizzled_offset(M, r, t) + 4 * (lane % 4),
-                           ptx::pack2<T>(o[4 * t + 2 * hh] * inv, o[4 * t + 2 * hh + 1] * inv));
-    }
+    mbarrier::named_sync(1 + group_index, 128);
+    stage_normalized_rows<T, D>(base_address(), M, my_row, lane, o, l);
     __syncwarp();
     const int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
     constexpr int kOutRows = 32 / Cfg::kChunksPerRow;

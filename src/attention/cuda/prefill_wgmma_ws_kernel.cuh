@@ -24,6 +24,7 @@
 #include "attention/cuda/prefill_key_slots.cuh"
 #include "attention/cuda/prefill_softmax.cuh"
 #include "attention/cuda/prefill_units.cuh"
+#include "attention/cuda/prefill_wgmma_output.cuh"
 #include "attention/cuda/ptx.cuh"
 #include "attention/cuda/wgmma.cuh"
 
@@ -167,8 +168,8 @@ struct PrefillWs {
       const PrefillUnit unit = next_unit(count, c == 0, num_items);
       if (unit.kv_head < 0) break;
       const PrefillWorkItem& item = unit.item;
-      const int kv_len = PrefillUnitShape(item, p.group_size, p.causal).kv_len();
-      const int num_kv_tiles = (kv_len + N - 1) / N;
+      const PrefillUnitShape shape(item, p.group_size, p.causal);
+      const int kv_len = shape.kv_len(), num_kv_tiles = shape.num_kv_tiles(N);
 
       // Q, once the math warpgroups have read back the output of the buffer's previous unit, which they stage
       // there (zero rows pad Q to M).
@@ -265,7 +266,7 @@ struct PrefillWs {
       if (unit.kv_head < 0) return;
       const PrefillWorkItem& item = unit.item;
       const PrefillUnitShape shape(item, p.group_size, p.causal);
-      const int num_kv_tiles = (shape.kv_len() + N - 1) / N;
+      const int num_kv_tiles = shape.num_kv_tiles(N);
       const int first_masked_tile = shape.first_masked_tile(N);
       const int q_buffer = count % kQBuffers;
       const uint64_t q_buffer_desc = q_desc + ((q_buffer * Cfg::kQBytes) >> 4);
@@ -368,21 +369,12 @@ struct PrefillWs {
       release(std::true_type{}, num_kv_tiles - 1);
       tiles += num_kv_tiles;
 
-      // Normalize; each warp stages its 16 rows as T in its own rows of this unit's Q tile (swizzled: the
-      // fragment's 8 rows hit 32 banks), once its warpgroup's products are done reading Q, then reads back
-      // whole 16-byte pieces of each row (stored at the next unit's start) and hands the Q buffer back.
+      // Normalize; each warp stages its 16 rows as T in its own rows of this unit's Q tile once its
+      // warpgroup's products are done reading Q, then reads back whole 16-byte pieces of each row (stored at
+      // the next unit's start) and hands the Q buffer back.
       mbarrier::named_sync(Cfg::kEpilogueBarrier + group_index, 128);
       const uint32_t staged = base_address() + q_buffer * Cfg::kQBytes;
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        float sum = l[hh] + __shfl_xor_sync(0xffffffffu, l[hh], 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-#pragma unroll
-        for (int c = 0; c < D / 8; ++c)
-          ptx::st_shared_b32(staged + wgmma::swizzled_offset(M, my_row + 8 * hh, c) + 4 * (lane % 4),
-                             ptx::pack2<T>(o[4 * c + 2 * hh] * inv, o[4 * c + 2 * hh + 1] * inv));
-      }
+      stage_normalized_rows<T, D>(staged, M, my_row, lane, o, l);
       __syncwarp();
       int out_row = lane / Cfg::kChunksPerRow, out_col = lane % Cfg::kChunksPerRow;
       // Opaque once per unit: else the pieces' shared offsets are hoisted out of the unit loop and spilled.
