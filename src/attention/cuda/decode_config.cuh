@@ -21,9 +21,18 @@ struct DecodeConfig {
   static_assert(D % 16 == 0, "head dims are multiples of the 16-wide mma k step");
   static constexpr int kChunkElems = 16 / sizeof(T);  // elements per 16-byte copy
   static constexpr int kChunksPerRow = D / kChunkElems;
-  // One 16-byte pad per shared-memory row: the 8 row addresses of an ldmatrix hit 8 different bank groups.
-  static constexpr int kRowElems = D + kChunkElems;
+  // Rows that are whole 128-byte lines (16-bit types, D = 64/128/256) are stored unpadded with their 16-byte
+  // chunks XOR-swizzled by row % 8: each 128-byte line a cp.async reads lands in one aligned 128-byte piece of
+  // shared memory (behind a padded row it would straddle two, and the L2 served every line as two requests),
+  // and the 8 row addresses of an ldmatrix still hit 8 different bank groups. Other rows (D = 80/96, f32) get
+  // one 16-byte pad instead.
+  static constexpr bool kSwizzled = sizeof(T) == 2 && D * 2 % 128 == 0;
+  static constexpr int kRowElems = kSwizzled ? D : D + kChunkElems;
   static constexpr int kRowBytes = kRowElems * static_cast<int>(sizeof(T));
+  // Element offset of 16-byte chunk `chunk` of row `row` in a tile.
+  __device__ static int offset(int row, int chunk) {
+    return row * kRowElems + (kSwizzled ? chunk ^ (row % 8) : chunk) * kChunkElems;
+  }
   // Each warp owns 16 tokens (one mma tile) of every pipeline tile; wide rows get fewer warps per tile
   // so that a stage stays under 48 KB.
   static constexpr int kWarps = PAGEDATTN_TUNE_WARPS * 32 * kRowBytes <= 48 * 1024       ? PAGEDATTN_TUNE_WARPS

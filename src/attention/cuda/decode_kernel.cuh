@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
     for (int i = tid; i < kHeadsPerCta * Cfg::kChunksPerRow; i += kThreads) {
       const int r = i / Cfg::kChunksPerRow, c = i - r * Cfg::kChunksPerRow;
       const bool live = r < rows;
-      ptx::cp_async_16(s_q + r * kRow + c * Cfg::kChunkElems,
+      ptx::cp_async_16(s_q + Cfg::offset(r, c),
                        live ? q + r * p.q_stride_head + c * Cfg::kChunkElems : q, live);
     }
     ptx::cp_async_commit();
@@ -111,8 +111,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
       const int id = pos < t1 ? s_table[page - item.first_page] : -1;
       const long long offset = (static_cast<long long>(max(id, 0)) * block_size + (pos - page * block_size)) *
                                    row_stride + c * Cfg::kChunkElems;
-      ptx::cp_async_16(sk + r * kRow + c * Cfg::kChunkElems, k_base + offset, id >= 0);
-      ptx::cp_async_16(sv + r * kRow + c * Cfg::kChunkElems, v_base + offset, id >= 0);
+      ptx::cp_async_16(sk + Cfg::offset(r, c), k_base + offset, id >= 0);
+      ptx::cp_async_16(sv + Cfg::offset(r, c), v_base + offset, id >= 0);
     }
   };
 

@@ -13,7 +13,6 @@ namespace pagedattn::cuda {
 template <class T, int D>
 struct TileMath {
   using Cfg = DecodeConfig<T, D>;
-  static constexpr int kRow = Cfg::kRowElems;
 
   uint32_t q_frag[Cfg::kQInRegisters ? D / 16 : 1][4];
   const T* s_q = nullptr;
@@ -28,7 +27,7 @@ struct TileMath {
 
   __device__ void load_q_step(uint32_t (&a)[4], int kk, int lane) const {
     // Matrices: rows 0-7 / 8-15 x columns kk*16 + 0-7 / 8-15, in the order of the A fragment.
-    ptx::ldmatrix_x4(a, s_q + ((lane / 8) % 2 * 8 + lane % 8) * kRow + kk * 16 + lane / 16 * 8);
+    ptx::ldmatrix_x4(a, s_q + Cfg::offset((lane / 8) % 2 * 8 + lane % 8, kk * 2 + lane / 16));
   }
 
   // s[n][e]: scores of this warp's tokens row0 + 8n + 2(lane%4) + (e%2), heads lane/4 + 8(e/2).
@@ -48,7 +47,7 @@ struct TileMath {
       }
       // K rows are the B operand's columns: tokens 0-7 / 8-15 x dims kk*16 + 0-7 / 8-15.
       uint32_t b[4];
-      ptx::ldmatrix_x4(b, k_tile + (row0 + lane / 16 * 8 + lane % 8) * kRow + kk * 16 + (lane / 8) % 2 * 8);
+      ptx::ldmatrix_x4(b, k_tile + Cfg::offset(row0 + lane / 16 * 8 + lane % 8, kk * 2 + (lane / 8) % 2));
       ptx::mma_16816<T>(s[0], a, b[0], b[1]);
       ptx::mma_16816<T>(s[1], a, b[2], b[3]);
     }
@@ -64,7 +63,7 @@ struct TileMath {
     for (int dn = 0; dn < D / 16; ++dn) {
       // V is [token][dim]: transposed loads give the B operand (k = token, n = dim).
       uint32_t b[4];
-      ptx::ldmatrix_x4_trans(b, v_tile + (row0 + (lane / 8) % 2 * 8 + lane % 8) * kRow + dn * 16 + lane / 16 * 8);
+      ptx::ldmatrix_x4_trans(b, v_tile + Cfg::offset(row0 + (lane / 8) % 2 * 8 + lane % 8, dn * 2 + lane / 16));
       ptx::mma_16816<T>(o[2 * dn], a, b[0], b[1]);
       ptx::mma_16816<T>(o[2 * dn + 1], a, b[2], b[3]);
     }
