@@ -59,6 +59,22 @@ TEST(SplitPlanner, LargeBatchesAreNotSplit) {
   EXPECT_FALSE(plan.any_split());
 }
 
+TEST(SplitPlanner, ABatchWithACtaOnNearlyEverySmIsNotSplit) {
+  // 16 sequences x 8 KV heads = 128 CTAs on 132 SMs: splitting in two would only add merge work.
+  const std::vector<int32_t> lens(16, 4096);
+  const SplitRequest r{.context_lens = lens, .block_size = 16, .ctas_per_item = 8, .target_ctas = 264, .unsplit_ctas = 118};
+  const SplitPlan plan = plan_splits(r);
+  expect_valid(r, plan);
+  EXPECT_FALSE(plan.any_split());
+  // 14 sequences (112 CTAs) leave 20 SMs idle: those are split.
+  const std::vector<int32_t> fewer(14, 4096);
+  const SplitRequest r2{.context_lens = fewer, .block_size = 16, .ctas_per_item = 8, .target_ctas = 264, .unsplit_ctas = 118};
+  const SplitPlan plan2 = plan_splits(r2);
+  expect_valid(r2, plan2);
+  EXPECT_TRUE(plan2.any_split());
+  EXPECT_LE(static_cast<int64_t>(plan2.items.size()) * 8, 264);
+}
+
 TEST(SplitPlanner, TableSliceBoundsItemsEvenWithoutSplitting) {
   const std::vector<int32_t> lens(300, 5000);
   const SplitRequest r{.context_lens = lens, .block_size = 1, .ctas_per_item = 8, .target_ctas = 264};

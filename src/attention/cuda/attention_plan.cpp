@@ -34,6 +34,7 @@ AttentionPlan::AttentionPlan(const AttentionPlanLimits& limits, Device device) :
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index));
   p.target_ctas = cuda::kTargetCtasPerSm * int64_t{sms};
+  p.unsplit_ctas = int64_t{sms} * 9 / 10;
   const int64_t group = limits.num_q_heads / limits.num_kv_heads;
   p.ctas_per_item = limits.num_kv_heads * ((group + cuda::kHeadsPerCta - 1) / cuda::kHeadsPerCta);
   // Without splits every sequence has ceil(pages / kMaxItemPages) items; with splits the planner keeps
@@ -88,7 +89,8 @@ void AttentionPlan::update(std::span<const int32_t> context_lens, int64_t block_
   const cuda::SplitPlan plan = cuda::plan_splits({.context_lens = context_lens,
                                                   .block_size = block_size,
                                                   .ctas_per_item = p.ctas_per_item,
-                                                  .target_ctas = p.target_ctas});
+                                                  .target_ctas = p.target_ctas,
+                                                  .unsplit_ctas = p.unsplit_ctas});
   PA_CHECK(static_cast<int64_t>(plan.items.size()) <= p.item_capacity, ErrorKind::runtime,
            "{}: {} work items exceed the plan's capacity {} (a planner bug)", op, plan.items.size(), p.item_capacity);
 

@@ -77,7 +77,8 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const int64_t group = s.group_size();
   const int64_t head_chunks = (group + kHeadsPerCta - 1) / kHeadsPerCta;
   const int64_t ctas_per_item = s.num_kv_heads * head_chunks;
-  const int64_t target_ctas = kTargetCtasPerSm * int64_t{device_attribute(cudaDevAttrMultiProcessorCount, device)};
+  const int64_t sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
+  const int64_t target_ctas = kTargetCtasPerSm * sms;
 
   DecodeParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
@@ -128,7 +129,8 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
     const std::vector<int64_t> pages(static_cast<size_t>(s.num_seqs), s.max_blocks_per_seq);
     const int32_t chunk = choose_chunk_pages(pages, {.block_size = s.block_size,
                                                      .ctas_per_item = ctas_per_item,
-                                                     .target_ctas = target_ctas});
+                                                     .target_ctas = target_ctas,
+                                                     .unsplit_ctas = sms * 9 / 10});
     const int64_t splits = std::max<int64_t>(1, (s.max_blocks_per_seq + chunk - 1) / chunk);
     p.uniform_splits = m.uniform_splits = to_i32(splits);
     p.chunk_pages = chunk;

@@ -19,7 +19,8 @@ int64_t count_items(std::span<const int64_t> pages, int64_t chunk) {
 int32_t choose_chunk_pages(std::span<const int64_t> pages, const SplitRequest& r) {
   const int64_t longest = std::max<int64_t>(1, pages.empty() ? 1 : *std::max_element(pages.begin(), pages.end()));
   const int64_t upper = std::min<int64_t>(longest, r.max_item_pages);
-  if (count_items(pages, upper) * r.ctas_per_item >= r.target_ctas) return static_cast<int32_t>(upper);
+  if (count_items(pages, upper) * r.ctas_per_item >= std::min(r.target_ctas, r.unsplit_ctas))
+    return static_cast<int32_t>(upper);
   // CTAs fall as the chunk grows: binary-search the smallest chunk that stays within the target.
   int64_t lo = 1, hi = upper;
   while (lo < hi) {

@@ -15,6 +15,10 @@ struct SplitRequest {
   int64_t block_size = 16;
   int64_t ctas_per_item = 1;  // CTAs launched per work item: KV heads x head chunks
   int64_t target_ctas = 264;  // ~2 x SMs
+  // An unsplit grid of at least this many CTAs (~0.9 x SMs: one on nearly every SM) is not split: a lone
+  // CTA per SM streams its pages about as fast as two half-length CTAs do, and the split adds partial
+  // writes and a merge (2-5% slower at B=16 ctx=4096 on an H200, bench/results/cuda_h200.md, run 24).
+  int64_t unsplit_ctas = 119;
   int64_t max_item_pages = kMaxItemPages;
   int64_t min_item_tokens = 256;  // below this a split costs more (start-up, merge) than it balances
 };
@@ -30,7 +34,7 @@ struct SplitPlan {
 
 // Pages per item: the smallest chunk whose CTA count stays within target_ctas (as many CTAs as the
 // target allows), never below min_item_tokens, never above max_item_pages; no split when the batch
-// alone reaches the target. pages_per_seq: each sequence's live pages.
+// alone reaches the target or unsplit_ctas. pages_per_seq: each sequence's live pages.
 int32_t choose_chunk_pages(std::span<const int64_t> pages_per_seq, const SplitRequest& request);
 
 SplitPlan plan_splits(const SplitRequest& request);
