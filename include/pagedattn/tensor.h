@@ -88,7 +88,8 @@ class Tensor {
   DType dtype() const { return view_.dtype; }
   Device device() const { return view_.device; }
 
-  // Copies into a new tensor on `device` (host<->device or same-device copy).
+  // Copies into a new tensor on `device` (host<->device or same-device copy); blocking, like zeros(): the
+  // data is in place on return, for work on any stream.
   Tensor to(Device device) const;
 
  private:

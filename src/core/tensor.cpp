@@ -75,6 +75,14 @@ std::shared_ptr<void> allocate(size_t nbytes, Device device) {
 #endif
 }
 
+#ifdef PAGEDATTN_WITH_CUDA
+// cudaMemset returns before the memory is set, and cudaMemcpy from pageable host memory once the data is
+// staged, not landed; both only order against the default stream. Waiting here makes zeros/to/copy
+// blocking, so that kernels on any stream (non-blocking ones included) see the result: without it a
+// benchmark on a busy GPU read query_start before its upload landed (bench/results/cuda_h200.md, run 27).
+void wait_for_default_stream() { PA_CUDA_CHECK(cudaStreamSynchronize(nullptr)); }
+#endif
+
 }  // namespace
 
 Tensor Tensor::empty(std::span<const int64_t> shape, DType dtype, Device device) {
@@ -93,6 +101,7 @@ Tensor Tensor::zeros(std::span<const int64_t> shape, DType dtype, Device device)
   } else {
 #ifdef PAGEDATTN_WITH_CUDA
     PA_CUDA_CHECK(cudaMemset(t.data(), 0, t.nbytes()));
+    wait_for_default_stream();
 #endif
   }
   return t;
@@ -117,6 +126,7 @@ void copy(const TensorView& dst, const TensorView& src) {
   }
 #ifdef PAGEDATTN_WITH_CUDA
   PA_CUDA_CHECK(cudaMemcpy(dst.data, src.data, dst.nbytes(), cudaMemcpyDefault));
+  wait_for_default_stream();
 #else
   PA_CHECK_ARG(false, "copy: pagedattn was built without CUDA");
 #endif
