@@ -13,6 +13,7 @@
 set -u
 scope=${1:-all}
 cd .gpu/h200
+for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
 export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
   FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=4
@@ -42,6 +43,13 @@ tests=""; [ "$scope" = all ] && tests="test_split_planner test_kv_cache_cuda tes
 for t in $tests; do
   timeout 200 bin/$t > $o/$t.log 2>&1; echo "$t rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/$t.log | tr '\n' ' ')"
 done
+# The decode tests with each build of the decode kernel forced (the default picks by grid size).
+if [ "$scope" = all ]; then
+  for c in 1 2; do
+    PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 200 bin/test_cuda_attention > $o/test_cuda_attention_ctas$c.log 2>&1
+    echo "test_cuda_attention (decode build for $c CTA/SM forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_cuda_attention_ctas$c.log | tr '\n' ' ')"
+  done
+fi
 timeout 60 bin/test_wgmma > $o/test_wgmma.log 2>&1; echo "test_wgmma rc=$? $(tail -n1 $o/test_wgmma.log)"
 # The N = 64 wgmma kernel (short rows) forced on every prefill test.
 PAGEDATTN_PREFILL_WGMMA=1 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n64.log 2>&1
@@ -79,6 +87,9 @@ F_PRE_RACE='Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.Chun
 if [ "$scope" = all ]; then
   sanitize memcheck test_cuda_attention "$F_DEC_MEM" > $o/s1.txt &
   sanitize racecheck test_cuda_attention "$F_DEC_RACE" > $o/s2.txt &
+  # Small test grids take the deep (1 CTA/SM) decode build: the same runs with the other forced.
+  PAGEDATTN_DECODE_CTAS_PER_SM=2 sanitize memcheck test_cuda_attention "$F_DEC_MEM" _ctas2 > $o/s1b.txt &
+  PAGEDATTN_DECODE_CTAS_PER_SM=2 sanitize racecheck test_cuda_attention "$F_DEC_RACE" _ctas2 > $o/s2b.txt &
 fi
 sanitize memcheck test_prefill_cuda "$F_PRE_MEM" > $o/s3.txt &
 sanitize racecheck test_prefill_cuda "$F_PRE_RACE" > $o/s4.txt &
@@ -92,5 +103,5 @@ if [ -n "$ws_variants" ]; then
   PAGEDATTN_PREFILL_WGMMA=2 sanitize synccheck test_prefill_cuda "$F_PRE_RACE" _ws > $o/s9.txt &
 fi
 wait
-cat $o/s[1-9].txt 2>/dev/null
+cat $o/s[1-9]*.txt 2>/dev/null
 tar czf $OUT/all.tgz -C $o .

@@ -3,7 +3,7 @@
 # tests and both benchmarks built here for sm_90a (that machine has nvcc and torch but none of our -dev
 # dependencies), the shared libraries it lacks, and the FlashInfer wheels (its kernels JIT-compile there).
 # Then, through the device tool, with carry [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh
-# The stage stays under the device tool's 64 MiB (about 45 MiB: six binaries, the wheels, the libraries).
+# The stage stays under the device tool's 64 MiB (about 30 MiB: seven gzipped binaries, the wheels, the libraries).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/cuda/bin:$PATH
@@ -17,6 +17,8 @@ for t in $targets; do cp "$(find build-sm90/tests build-sm90/bench -type f -name
 # Every shared library outside glibc/libstdc++ that the binaries need.
 for f in "$stage"/bin/*; do ldd "$f"; done | awk '/=> \// {print $3}' | sort -u |
   grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.so' | xargs -I{} cp -L {} "$stage/lib/"
+# Compressed (the device code of every kernel build makes each binary ~13 MB); gpu_bench_run.sh unpacks them.
+gzip -f "$stage"/bin/*
 ln -sfn ../.. "$stage/tree"
 if ! ls "$stage"/whl/flashinfer_python-*.whl > /dev/null 2>&1; then
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 \

@@ -33,8 +33,9 @@ AttentionPlan::AttentionPlan(const AttentionPlanLimits& limits, Device device) :
   cuda::ScopedDevice guard(device.index);
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device.index));
-  p.target_ctas = cuda::kTargetCtasPerSm * int64_t{sms};
-  p.unsplit_ctas = int64_t{sms} * 9 / 10;
+  const cuda::SplitTargets targets = cuda::split_targets(sms);
+  p.target_ctas = targets.target_ctas;
+  p.unsplit_ctas = targets.unsplit_ctas;
   const int64_t group = limits.num_q_heads / limits.num_kv_heads;
   p.ctas_per_item = limits.num_kv_heads * ((group + cuda::kHeadsPerCta - 1) / cuda::kHeadsPerCta);
   // Without splits every sequence has ceil(pages / kMaxItemPages) items; with splits the planner keeps

@@ -4,6 +4,8 @@
 // its one-row sequences. No device memory is read here: the kernels guard the metadata themselves
 // (device_error.h).
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -55,6 +57,21 @@ int device_attribute(cudaDeviceAttr attribute, int device) {
 
 int32_t to_i32(int64_t v) { return static_cast<int32_t>(std::min<int64_t>(v, std::numeric_limits<int32_t>::max())); }
 
+// The decode kernel's build (DecodeLauncher): one CTA per SM with the deeper pipeline when the grid fits on
+// the SMs, else two per SM. The environment variable PAGEDATTN_DECODE_CTAS_PER_SM (1 or 2) forces a build
+// for benchmarks and tests; another value is reported on stderr once and ignored.
+int decode_ctas_per_sm(int64_t grid_ctas, int64_t sms) {
+  static const int forced = [] {
+    const char* env = std::getenv("PAGEDATTN_DECODE_CTAS_PER_SM");
+    if (env == nullptr || env[0] == 0) return 0;
+    if ((env[0] == '1' || env[0] == '2') && env[1] == 0) return env[0] - '0';
+    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_DECODE_CTAS_PER_SM=%s (expected 1 or 2)\n", env);
+    return 0;
+  }();
+  if (forced != 0) return forced;
+  return grid_ctas <= sms ? 1 : 2;
+}
+
 }  // namespace
 
 void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
@@ -78,7 +95,6 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const int64_t head_chunks = (group + kHeadsPerCta - 1) / kHeadsPerCta;
   const int64_t ctas_per_item = s.num_kv_heads * head_chunks;
   const int64_t sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
-  const int64_t target_ctas = kTargetCtasPerSm * sms;
 
   DecodeParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
@@ -127,10 +143,11 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
     // No host lengths: plan as if every sequence filled its table row; items past a shorter sequence's
     // end find no tokens and report an empty partial.
     const std::vector<int64_t> pages(static_cast<size_t>(s.num_seqs), s.max_blocks_per_seq);
+    const SplitTargets targets = split_targets(sms);
     const int32_t chunk = choose_chunk_pages(pages, {.block_size = s.block_size,
                                                      .ctas_per_item = ctas_per_item,
-                                                     .target_ctas = target_ctas,
-                                                     .unsplit_ctas = sms * 9 / 10});
+                                                     .target_ctas = targets.target_ctas,
+                                                     .unsplit_ctas = targets.unsplit_ctas});
     const int64_t splits = std::max<int64_t>(1, (s.max_blocks_per_seq + chunk - 1) / chunk);
     p.uniform_splits = m.uniform_splits = to_i32(splits);
     p.chunk_pages = chunk;
@@ -155,7 +172,9 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
     if (s.varlen) launch_varlen_prefill(prefill_launcher<Tag>(s.head_dim, s.scale), a, s, stream);
-    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(num_items * ctas_per_item), stream, /*pdl=*/false);
+    const int64_t grid_ctas = num_items * ctas_per_item;
+    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(grid_ctas), decode_ctas_per_sm(grid_ctas, sms), stream,
+                                            /*pdl=*/false);
     if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));

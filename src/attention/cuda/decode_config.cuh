@@ -1,5 +1,7 @@
-// Compile-time shape of the decode kernel for one (dtype, head dim): warps, tile, pipeline stages and the
-// shared-memory layout. The PAGEDATTN_TUNE_* macros exist for benchmark builds that compare variants.
+// Compile-time shape of the decode kernel for one (dtype, head dim): the layout of a row in shared memory
+// (DecodeRows, all the tile math needs), then for one occupancy (CTAs per SM) the warps, tile, pipeline
+// stages and shared-memory layout (DecodeConfig). The PAGEDATTN_TUNE_* macros exist for benchmark builds
+// that compare variants.
 #pragma once
 
 #include "attention/cuda/decode_params.h"
@@ -13,11 +15,14 @@
 #ifndef PAGEDATTN_TUNE_SMEM_BUDGET_KB
 #define PAGEDATTN_TUNE_SMEM_BUDGET_KB 110
 #endif
+#ifndef PAGEDATTN_TUNE_DEEP_MAX_STAGES
+#define PAGEDATTN_TUNE_DEEP_MAX_STAGES 8
+#endif
 
 namespace pagedattn::cuda {
 
 template <class T, int D>
-struct DecodeConfig {
+struct DecodeRows {
   static_assert(D % 16 == 0, "head dims are multiples of the 16-wide mma k step");
   static constexpr int kChunkElems = 16 / sizeof(T);  // elements per 16-byte copy
   static constexpr int kChunksPerRow = D / kChunkElems;
@@ -33,6 +38,20 @@ struct DecodeConfig {
   __device__ static int offset(int row, int chunk) {
     return row * kRowElems + (kSwizzled ? chunk ^ (row % 8) : chunk) * kChunkElems;
   }
+  // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory; f32 has
+  // no fragments). Then Q only passes through shared memory once, in the last stage slot, before the
+  // pipeline first fills that slot.
+  static constexpr bool kQInRegisters = sizeof(T) == 2 && D <= 128;
+};
+
+// kCtasPerSm 2: the default. 1 ("deep"): a grid that fits on the SMs one CTA each gets the whole shared
+// memory for a deeper pipeline: a lone CTA per SM otherwise keeps only two tiles (64 KB at D = 128) in
+// flight, too few to cover the latency of pages scattered over the cache.
+template <class T, int D, int kCtasPerSm>
+struct DecodeConfig : DecodeRows<T, D> {
+  static_assert(kCtasPerSm == 1 || kCtasPerSm == 2);
+  using Rows = DecodeRows<T, D>;
+  using Rows::kChunkElems, Rows::kChunksPerRow, Rows::kRowElems, Rows::kRowBytes, Rows::kQInRegisters;
   // Each warp owns 16 tokens (one mma tile) of every pipeline tile; wide rows get fewer warps per tile
   // so that a stage stays under 48 KB.
   static constexpr int kWarps = PAGEDATTN_TUNE_WARPS * 32 * kRowBytes <= 48 * 1024       ? PAGEDATTN_TUNE_WARPS
@@ -42,16 +61,14 @@ struct DecodeConfig {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kTileTokens = 16 * kWarps;
   static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
-  // Keep Q's mma fragments in registers up to D = 128 (wider heads reload them from shared memory; f32 has
-  // no fragments). Then Q only passes through shared memory once, in the last stage slot, before the
-  // pipeline first fills that slot.
-  static constexpr bool kQInRegisters = sizeof(T) == 2 && D <= 128;
-  // Stages: what the budget (110 KB: two CTAs per SM) leaves after the block-table slice and Q.
-  static constexpr int kStageBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024 - kMaxItemPages * 4 -
-                                      (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
-  static constexpr int kStages = kStageBudget / kStageBytes < 2                           ? 2
-                                 : kStageBudget / kStageBytes > PAGEDATTN_TUNE_MAX_STAGES ? PAGEDATTN_TUNE_MAX_STAGES
-                                                                                          : kStageBudget / kStageBytes;
+  // Stages: what the budget (110 KB per CTA at two per SM, 220 KB alone) leaves after the block-table slice
+  // and Q.
+  static constexpr int kStageBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024 * (2 / kCtasPerSm) -
+                                      kMaxItemPages * 4 - (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kMaxStages = kCtasPerSm == 1 ? PAGEDATTN_TUNE_DEEP_MAX_STAGES : PAGEDATTN_TUNE_MAX_STAGES;
+  static constexpr int kStages = kStageBudget / kStageBytes < 2            ? 2
+                                 : kStageBudget / kStageBytes > kMaxStages ? kMaxStages
+                                                                           : kStageBudget / kStageBytes;
   static constexpr int kQOffset = kQInRegisters ? (kStages - 1) * kStageBytes : kStages * kStageBytes;
   static constexpr int kTableOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
   static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;

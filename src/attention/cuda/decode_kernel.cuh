@@ -20,10 +20,10 @@ __device__ inline DecodeWorkItem load_work_item(const DecodeParams& p, int index
   return {seq, split * p.chunk_pages, p.chunk_pages, p.uniform_splits > 1 ? index : -1};
 }
 
-template <class T, int D>
-__global__ void __launch_bounds__(DecodeConfig<T, D>::kThreads)
+template <class T, int D, int kCtasPerSm>
+__global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
-  using Cfg = DecodeConfig<T, D>;
+  using Cfg = DecodeConfig<T, D, kCtasPerSm>;
   constexpr int kThreads = Cfg::kThreads, kRow = Cfg::kRowElems, kTile = Cfg::kTileTokens;
   extern __shared__ __align__(128) unsigned char smem[];
   T* s_q = reinterpret_cast<T*>(smem + Cfg::kQOffset);

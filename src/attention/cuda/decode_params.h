@@ -9,9 +9,11 @@ namespace pagedattn::cuda {
 
 // A work item's block-table slice is staged in shared memory: the planner never gives an item more pages.
 inline constexpr int kMaxItemPages = 2048;
-// The planner aims for this many CTAs per SM (enough to fill the GPU; balanced work per CTA).
+// A batch that must be split is cut into about this many CTAs per SM: one, which runs the decode kernel's
+// deep build (decode_config.cuh), fewer and longer items than two per SM, and fewer partials to merge
+// (2.6% faster at B=1 ctx=32768 on an H200, 0.4% slower at B=8 ctx=8192 Hq=64: bench/results/cuda_h200.md).
 #ifndef PAGEDATTN_TUNE_CTAS_PER_SM
-#define PAGEDATTN_TUNE_CTAS_PER_SM 2
+#define PAGEDATTN_TUNE_CTAS_PER_SM 1
 #endif
 inline constexpr int kTargetCtasPerSm = PAGEDATTN_TUNE_CTAS_PER_SM;
 // Query heads one CTA handles (the rows of an mma tile); larger GQA groups take several CTAs per KV head.

@@ -12,14 +12,14 @@ namespace pagedattn::cuda {
 
 template <class T, int D>
 struct TileMath {
-  using Cfg = DecodeConfig<T, D>;
+  using Rows = DecodeRows<T, D>;
 
-  uint32_t q_frag[Cfg::kQInRegisters ? D / 16 : 1][4];
+  uint32_t q_frag[Rows::kQInRegisters ? D / 16 : 1][4];
   const T* s_q = nullptr;
 
   __device__ void load_q(const T* q, int lane) {
     s_q = q;
-    if constexpr (Cfg::kQInRegisters) {
+    if constexpr (Rows::kQInRegisters) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) load_q_step(q_frag[kk], kk, lane);
     }
@@ -27,7 +27,7 @@ struct TileMath {
 
   __device__ void load_q_step(uint32_t (&a)[4], int kk, int lane) const {
     // Matrices: rows 0-7 / 8-15 x columns kk*16 + 0-7 / 8-15, in the order of the A fragment.
-    ptx::ldmatrix_x4(a, s_q + Cfg::offset((lane / 8) % 2 * 8 + lane % 8, kk * 2 + lane / 16));
+    ptx::ldmatrix_x4(a, s_q + Rows::offset((lane / 8) % 2 * 8 + lane % 8, kk * 2 + lane / 16));
   }
 
   // s[n][e]: scores of this warp's tokens row0 + 8n + 2(lane%4) + (e%2), heads lane/4 + 8(e/2).
@@ -39,7 +39,7 @@ struct TileMath {
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       uint32_t a[4];
-      if constexpr (Cfg::kQInRegisters) {
+      if constexpr (Rows::kQInRegisters) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) a[i] = q_frag[kk][i];
       } else {
@@ -47,7 +47,7 @@ struct TileMath {
       }
       // K rows are the B operand's columns: tokens 0-7 / 8-15 x dims kk*16 + 0-7 / 8-15.
       uint32_t b[4];
-      ptx::ldmatrix_x4(b, k_tile + Cfg::offset(row0 + lane / 16 * 8 + lane % 8, kk * 2 + (lane / 8) % 2));
+      ptx::ldmatrix_x4(b, k_tile + Rows::offset(row0 + lane / 16 * 8 + lane % 8, kk * 2 + (lane / 8) % 2));
       ptx::mma_16816<T>(s[0], a, b[0], b[1]);
       ptx::mma_16816<T>(s[1], a, b[2], b[3]);
     }
@@ -63,7 +63,7 @@ struct TileMath {
     for (int dn = 0; dn < D / 16; ++dn) {
       // V is [token][dim]: transposed loads give the B operand (k = token, n = dim).
       uint32_t b[4];
-      ptx::ldmatrix_x4_trans(b, v_tile + Cfg::offset(row0 + (lane / 8) % 2 * 8 + lane % 8, dn * 2 + lane / 16));
+      ptx::ldmatrix_x4_trans(b, v_tile + Rows::offset(row0 + (lane / 8) % 2 * 8 + lane % 8, dn * 2 + lane / 16));
       ptx::mma_16816<T>(o[2 * dn], a, b[0], b[1]);
       ptx::mma_16816<T>(o[2 * dn + 1], a, b[2], b[3]);
     }
@@ -73,8 +73,8 @@ struct TileMath {
 // f32: no tensor-core format keeps f32 accuracy, so each lane computes its own fragment entries.
 template <int D>
 struct TileMath<float, D> {
-  using Cfg = DecodeConfig<float, D>;
-  static constexpr int kRow = Cfg::kRowElems;
+  using Rows = DecodeRows<float, D>;
+  static constexpr int kRow = Rows::kRowElems;
   const float* s_q = nullptr;
 
   __device__ void load_q(const float* q, int) { s_q = q; }

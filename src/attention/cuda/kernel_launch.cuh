@@ -26,12 +26,19 @@ void launch_with_pdl(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaS
   PA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, params));
 }
 
-template <class T, int D>
-void launch_decode(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) {
-  using Cfg = DecodeConfig<T, D>;
+template <class T, int D, int kCtasPerSm>
+void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) {
+  using Cfg = DecodeConfig<T, D, kCtasPerSm>;
+  const auto kernel = decode_kernel<T, D, kCtasPerSm>;
   // Raising the dynamic shared-memory limit is per device and cheap: doing it each launch keeps this stateless.
-  PA_CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
-  launch_with_pdl(decode_kernel<T, D>, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
+  PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
+  launch_with_pdl(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
+}
+
+template <class T, int D>
+void launch_decode(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl) {
+  if (ctas_per_sm == 1) launch_decode_for<T, D, 1>(params, grid_ctas, stream, pdl);
+  else launch_decode_for<T, D, 2>(params, grid_ctas, stream, pdl);
 }
 
 template <class Tag, int... Ds>

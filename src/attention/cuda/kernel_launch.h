@@ -17,9 +17,10 @@ namespace pagedattn::cuda {
 using DecodeHeadDims = std::integer_sequence<int, 64, 80, 96, 128, 256>;
 
 struct DecodeLauncher {
-  // Launches `grid_ctas` CTAs of the decode kernel; `pdl`: as a programmatic dependent of the previous
-  // kernel in the stream (it may start while that one finishes, and waits for its results).
-  void (*launch)(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) = nullptr;
+  // Launches `grid_ctas` CTAs of the decode kernel, built for `ctas_per_sm` (1 or 2) CTAs per SM: 1 takes the
+  // whole shared memory for a deeper pipeline (decode_config.cuh). `pdl`: as a programmatic dependent of the
+  // previous kernel in the stream (it may start while that one finishes, and waits for its results).
+  void (*launch)(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl) = nullptr;
   explicit operator bool() const { return launch != nullptr; }
 };
 

@@ -1,7 +1,6 @@
-// Log-sum-exp merge of split-KV partial results: one CTA per (sequence, query head). Its threads first
-// take the max of the splits' log-sum-exps together, then split the splits among groups of threads that
-// each own a float4 column of the output, so a sequence cut into n pieces costs a few memory round
-// trips, not n. Launched with programmatic dependent launch right behind the decode kernel, it waits
+// Log-sum-exp merge of split-KV partial results: one CTA per (sequence, query head). Groups of threads
+// that each own a float4 column of the output share out the splits and merge theirs online, then the
+// groups merge through shared memory, so a sequence cut into n pieces costs one memory round trip, not n. Launched with programmatic dependent launch right behind the decode kernel, it waits
 // there for the partials. Bound: latency (the partials are ~1% of the K/V bytes).
 #pragma once
 
@@ -18,7 +17,7 @@ inline constexpr int kMergeThreads = 256;
 
 template <class T>
 __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const __grid_constant__ MergeParams p) {
-  __shared__ float s_reduce[kMergeThreads / 32];
+  __shared__ float s_max[kMergeThreads];
   __shared__ float4 s_acc[kMergeThreads];
   __shared__ float s_sum[kMergeThreads];
   ptx::wait_for_prerequisites();
@@ -29,45 +28,44 @@ __global__ void __launch_bounds__(kMergeThreads) merge_kernel(const __grid_const
   const int row = decode_row(p.query_start, p.num_tokens, seq);
   if (row < 0) return;  // a varlen call's prefill (or empty) sequence
   const long long begin = p.partial_begin ? p.partial_begin[seq] : static_cast<long long>(seq) * p.uniform_splits;
-  const float* lse = p.partial_lse + head;  // split s at lse[(begin + s) * Hq]
-
-  float m = -CUDART_INF_F;
-  for (int s = tid; s < count; s += kMergeThreads) m = fmaxf(m, lse[(begin + s) * p.num_q_heads]);
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
-  if (tid % 32 == 0) s_reduce[tid / 32] = m;
-  __syncthreads();
-  m = s_reduce[0];
-#pragma unroll
-  for (int w = 1; w < kMergeThreads / 32; ++w) m = fmaxf(m, s_reduce[w]);
-
-  // Thread = (group g, float4 column c); group g takes splits g, g + groups, ...
+  // Thread = (group g, float4 column c); group g merges splits g, g + groups, ... against its own running
+  // max, so each split's log-sum-exp and output load together: one memory round trip, not one for the max
+  // and another for the outputs.
   const int columns = p.head_dim / 4, groups = kMergeThreads / columns;
   const int g = tid / columns, c = tid - g * columns;
+  float m = -CUDART_INF_F, sum = 0.0f;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  float sum = 0.0f;
-  if (g < groups && m != -CUDART_INF_F) {
+  if (g < groups) {
 #pragma unroll 4
     for (int s = g; s < count; s += groups) {
       const long long slot = (begin + s) * p.num_q_heads + head;
-      const float x = lse[(begin + s) * p.num_q_heads];
+      const float x = p.partial_lse[slot];
       const float4 o = reinterpret_cast<const float4*>(p.partial_out + slot * p.head_dim)[c];
       if (x == -CUDART_INF_F) continue;  // an empty split: its output was never written
-      const float w = ptx::exp2_approx(x - m);
-      sum += w;
-      acc.x += w * o.x, acc.y += w * o.y, acc.z += w * o.z, acc.w += w * o.w;
+      const float m_new = fmaxf(m, x);
+      const float rescale = ptx::exp2_approx(m - m_new), w = ptx::exp2_approx(x - m_new);
+      m = m_new;
+      sum = sum * rescale + w;
+      acc.x = acc.x * rescale + w * o.x, acc.y = acc.y * rescale + w * o.y;
+      acc.z = acc.z * rescale + w * o.z, acc.w = acc.w * rescale + w * o.w;
     }
   }
+  s_max[tid] = m;
   s_acc[tid] = acc;
   s_sum[tid] = sum;
   __syncthreads();
   if (tid >= columns) return;
+  float m_all = -CUDART_INF_F;
+  for (int k = 0; k < groups; ++k) m_all = fmaxf(m_all, s_max[k * columns + tid]);
   float total = 0.0f;
   float4 out = make_float4(0.f, 0.f, 0.f, 0.f);
   for (int k = 0; k < groups; ++k) {
+    const float mk = s_max[k * columns + tid];
+    if (mk == -CUDART_INF_F) continue;  // this group merged nothing
+    const float w = ptx::exp2_approx(mk - m_all);
     const float4 a = s_acc[k * columns + tid];
-    out.x += a.x, out.y += a.y, out.z += a.z, out.w += a.w;
-    total += s_sum[k * columns + tid];
+    out.x += w * a.x, out.y += w * a.y, out.z += w * a.z, out.w += w * a.w;
+    total += w * s_sum[k * columns + tid];
   }
   const float inv = total > 0.0f ? 1.0f / total : 0.0f;
   T* dst = static_cast<T*>(p.out) + row * p.o_stride_token + head * p.o_stride_head + 4 * tid;
