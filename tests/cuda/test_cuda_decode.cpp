@@ -2,6 +2,8 @@
 // long and ragged contexts, block sizes 1/16/256, shared blocks, GQA groups beyond one CTA, strided
 // query/out, plans reused across layers, and bitwise determinism. The harness poisons every cache slot
 // no live position covers with NaN, so a kernel that lets a masked V through fails.
+#include <cuda_runtime_api.h>
+
 #include <cstring>
 #include <random>
 
@@ -43,6 +45,24 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, CudaDecodeByDtype, ::testing::Values(DType::bf1
                          [](const auto& param_info) { return std::string(dtype_name(param_info.param)); });
 
 class CudaDecode : public CudaTest {};
+
+TEST_F(CudaDecode, BlockSizeOneBatchOfOneCtaPerSm) {
+  // Block size 1, so every sequence has more pages than a CTA's table slice holds (2048), in a batch of one
+  // (sequence, KV head) per ~0.9 x SMs, which the planner would otherwise leave unsplit: each sequence is cut
+  // into items at the slice's bound all the same.
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  const int kv_heads = 8, seqs = (sms * 9 / 10 + kv_heads - 1) / kv_heads;
+  std::vector<int32_t> lens(static_cast<size_t>(seqs));
+  std::mt19937_64 rng(11);
+  for (auto& l : lens) l = std::uniform_int_distribution<int32_t>(2100, 4096)(rng);
+  expect_decode_matches_reference({.context_lens = lens,
+                                   .num_q_heads = 16,
+                                   .num_kv_heads = kv_heads,
+                                   .head_dim = 64,
+                                   .block_size = 1,
+                                   .dtype = DType::bf16});
+}
 
 TEST_F(CudaDecode, LongContexts32k) {
   expect_decode_matches_reference({.context_lens = {32768, 32000},
