@@ -12,7 +12,7 @@ namespace pagedattn {
 struct AttentionPlan::Impl {
   AttentionPlanLimits limits;
   Device device;
-  int64_t target_ctas = 0;    // split_targets(SMs)
+  int64_t target_ctas = 0;  // both from split_targets(SMs)
   int64_t unsplit_ctas = 0;
   int64_t ctas_per_item = 0;  // KV heads x chunks of 16 query heads
   int64_t item_capacity = 0;

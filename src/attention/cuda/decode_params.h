@@ -11,7 +11,8 @@ namespace pagedattn::cuda {
 inline constexpr int kMaxItemPages = 2048;
 // A batch that must be split is cut into about this many CTAs per SM: one, which runs the decode kernel's
 // deep build (decode_config.cuh), fewer and longer items than two per SM, and fewer partials to merge
-// (2.6% faster at B=1 ctx=32768 on an H200, 0.4% slower at B=8 ctx=8192 Hq=64: bench/results/cuda_h200.md).
+// (2-2.6% faster at B=1 ctx=32768 on an H200, 0.3-0.6% slower at B=8 ctx=8192 Hq=64: bench/results/cuda_h200.md,
+// run 30).
 #ifndef PAGEDATTN_TUNE_CTAS_PER_SM
 #define PAGEDATTN_TUNE_CTAS_PER_SM 1
 #endif
