@@ -4,14 +4,13 @@
 // its one-row sequences. No device memory is read here: the kernels guard the metadata themselves
 // (device_error.h).
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <vector>
 
 #include "attention/backends.h"
 #include "attention/cuda/attention_plan_impl.h"
 #include "attention/cuda/device_error_storage.h"
+#include "attention/cuda/forced_choice.h"
 #include "attention/cuda/kernel_launch.h"
 #include "attention/cuda/prefill.h"
 #include "attention/cuda/scoped_device.h"
@@ -61,14 +60,8 @@ int32_t to_i32(int64_t v) { return static_cast<int32_t>(std::min<int64_t>(v, std
 // the SMs, else two per SM. The environment variable PAGEDATTN_DECODE_CTAS_PER_SM (1 or 2) forces a build
 // for benchmarks and tests; another value is reported on stderr once and ignored.
 int decode_ctas_per_sm(int64_t grid_ctas, int64_t sms) {
-  static const int forced = [] {
-    const char* env = std::getenv("PAGEDATTN_DECODE_CTAS_PER_SM");
-    if (env == nullptr || env[0] == 0) return 0;
-    if ((env[0] == '1' || env[0] == '2') && env[1] == 0) return env[0] - '0';
-    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_DECODE_CTAS_PER_SM=%s (expected 1 or 2)\n", env);
-    return 0;
-  }();
-  if (forced != 0) return forced;
+  static const int forced = forced_choice("PAGEDATTN_DECODE_CTAS_PER_SM", 1, 2);
+  if (forced > 0) return forced;
   return grid_ctas <= sms ? 1 : 2;
 }
 

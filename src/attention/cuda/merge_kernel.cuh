@@ -1,7 +1,7 @@
 // Log-sum-exp merge of split-KV partial results: one CTA per (sequence, query head). Groups of threads
 // that each own a float4 column of the output share out the splits and merge theirs online, then the
-// groups merge through shared memory, so a sequence cut into n pieces costs one memory round trip, not n. Launched with programmatic dependent launch right behind the decode kernel, it waits
-// there for the partials. Bound: latency (the partials are ~1% of the K/V bytes).
+// groups merge through shared memory, so a sequence cut into n pieces costs one memory round trip, not n.
+// Launched with programmatic dependent launch right behind the decode kernel, it waits there for the partials. Bound: latency (the partials are ~1% of the K/V bytes).
 #pragma once
 
 #include <math_constants.h>

@@ -4,11 +4,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
+#include "attention/cuda/forced_choice.h"
 #include "attention/cuda/kernel_launch.cuh"
 #include "attention/cuda/prefill_kernel.cuh"
 #include "attention/cuda/prefill_launch.h"
@@ -76,13 +75,7 @@ bool wgmma_prefill_available(int device) {
 // (mma.sync), 1 prefill_wgmma_kernel (N = 64), 2 prefill_wgmma_ws_kernel (warp-specialized, N = 128);
 // otherwise -1 (the launcher chooses). Another value is reported on stderr once and ignored.
 inline int wgmma_prefill_forced() {
-  static const int forced = [] {
-    const char* env = std::getenv("PAGEDATTN_PREFILL_WGMMA");
-    if (env == nullptr || env[0] == 0) return -1;
-    if (env[0] >= '0' && env[0] <= '2' && env[1] == 0) return env[0] - '0';
-    std::fprintf(stderr, "pagedattn: ignoring PAGEDATTN_PREFILL_WGMMA=%s (expected 0, 1 or 2)\n", env);
-    return -1;
-  }();
+  static const int forced = forced_choice("PAGEDATTN_PREFILL_WGMMA", 0, 2);
   return forced;
 }
 
