@@ -80,7 +80,7 @@ sanitize() {  # tool binary filter [log suffix]
   echo "$1 $2${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/$1_$2${4:-}.log" | tr '\n' ' ')"
 }
 # All runs in parallel (the GPU has room for them; each is mostly host-side instrumentation), printed in order after.
-F_DEC_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
+F_DEC_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaDecode.ManySequences*:CudaErrors.*:CudaGraph.*:CudaWriteKv.*'
 F_DEC_RACE='Dtypes/CudaDecodeByDtype.EdgeCases/*:CudaDecode.Ragged*:CudaErrors.BadBlockIdRaisesAtOnceInCheckedMode:CudaGraph.*'
 F_PRE_MEM='Dtypes/*:CudaPrefillErrors.*:CudaPrefill.AllGroupSizes:CudaPrefill.CapturedMixedStepReplays'
 F_PRE_RACE='Dtypes/CudaPrefillByDtype.EdgeCases/*:Dtypes/CudaPrefillByDtype.ChunkBoundariesInsideAndAtBlocks/bfloat16:CudaPrefill.CapturedMixedStepReplays'

@@ -65,6 +65,14 @@ int decode_ctas_per_sm(int64_t grid_ctas, int64_t sms) {
   return grid_ctas <= sms ? 1 : 2;
 }
 
+// Items ahead whose metadata a decode CTA prefetches: about one wave of CTAs (`resident` at a time), none
+// when the grid is one wave. PAGEDATTN_DECODE_PREFETCH=0 turns it off for benchmarks.
+int32_t decode_prefetch_ahead(int64_t grid_ctas, int64_t resident, int64_t ctas_per_item) {
+  static const int forced = forced_choice("PAGEDATTN_DECODE_PREFETCH", 0, 1);
+  if (forced == 0 || grid_ctas <= resident) return 0;
+  return to_i32((resident + ctas_per_item - 1) / ctas_per_item);
+}
+
 }  // namespace
 
 void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
@@ -76,6 +84,10 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   }();
   PA_CHECK_ARG(static_cast<bool>(probe), "{}: head_dim {} has no CUDA decode kernel: expected one of 64, 80, 96, 128, 256",
                op, s.head_dim);
+  // The kernels index cache slots with 32 bits (a cache that large would not fit a GPU's memory anyway).
+  PA_CHECK_ARG(s.num_blocks * s.block_size <= std::numeric_limits<uint32_t>::max(),
+               "{}: key_cache holds {} x {} slots: expected at most 2^32 for the CUDA kernels", op, s.num_blocks,
+               s.block_size);
   check_aligned(op, "query", a.query);
   check_aligned(op, "out", a.out);
   check_aligned(op, "key_cache", a.key_cache);
@@ -166,8 +178,9 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
     using Tag = decltype(tag);
     if (s.varlen) launch_varlen_prefill(prefill_launcher<Tag>(s.head_dim, s.scale), a, s, stream);
     const int64_t grid_ctas = num_items * ctas_per_item;
-    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(grid_ctas), decode_ctas_per_sm(grid_ctas, sms), stream,
-                                            /*pdl=*/false);
+    const int ctas_per_sm = decode_ctas_per_sm(grid_ctas, sms);
+    p.prefetch_ahead = decode_prefetch_ahead(grid_ctas, sms * ctas_per_sm, ctas_per_item);
+    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(grid_ctas), ctas_per_sm, stream, /*pdl=*/false);
     if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));

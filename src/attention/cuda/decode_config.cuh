@@ -61,16 +61,21 @@ struct DecodeConfig : DecodeRows<T, D> {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kTileTokens = 16 * kWarps;
   static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
-  // Stages: what the budget (110 KB per CTA at two per SM, 220 KB alone) leaves after the block-table slice
-  // and Q.
+  // The cache slots of the rows of the next tiles to copy, looked up once per row instead of once per
+  // 16-byte copy: two tiles' worth (the one being issued, the one being looked up).
+  static constexpr int kRowSlotBytes = 2 * kTileTokens * 4;
+  // Stages: what the budget (110 KB per CTA at two per SM, 220 KB alone) leaves after the block-table slice,
+  // the row slots and Q.
   static constexpr int kStageBudget = PAGEDATTN_TUNE_SMEM_BUDGET_KB * 1024 * (2 / kCtasPerSm) -
-                                      kMaxItemPages * 4 - (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+                                      kMaxItemPages * 4 - kRowSlotBytes -
+                                      (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
   static constexpr int kMaxStages = kCtasPerSm == 1 ? PAGEDATTN_TUNE_DEEP_MAX_STAGES : PAGEDATTN_TUNE_MAX_STAGES;
   static constexpr int kStages = kStageBudget / kStageBytes < 2            ? 2
                                  : kStageBudget / kStageBytes > kMaxStages ? kMaxStages
                                                                            : kStageBudget / kStageBytes;
   static constexpr int kQOffset = kQInRegisters ? (kStages - 1) * kStageBytes : kStages * kStageBytes;
-  static constexpr int kTableOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kRowSlotsOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
+  static constexpr int kTableOffset = kRowSlotsOffset + kRowSlotBytes;
   static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;
   static_assert(kHeadsPerCta * kRowBytes <= kStageBytes, "Q fits a stage slot");
   // After the main loop the stage buffers hold each warp's partial state for the cross-warp merge.

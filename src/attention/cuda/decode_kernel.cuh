@@ -20,6 +20,22 @@ __device__ inline DecodeWorkItem load_work_item(const DecodeParams& p, int index
   return {seq, split * p.chunk_pages, p.chunk_pages, p.uniform_splits > 1 ? index : -1};
 }
 
+// Brings into L2 what the CTAs of item `index` read before their first K/V copy (its length, block ids
+// and, in a varlen call, its query_start entries), so that a CTA of a later wave waits on one memory
+// latency before its K/V stream starts instead of two.
+__device__ inline void prefetch_item_metadata(const DecodeParams& p, int index, int num_items, int tid, int threads) {
+  if (index >= num_items) return;
+  const DecodeWorkItem item = load_work_item(p, index);
+  const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq + item.first_page;
+  const int pages = max(0, min(item.num_pages, p.max_blocks_per_seq - item.first_page));
+  for (int i = tid * 32; i < pages; i += threads * 32) ptx::prefetch_l2(table + i);  // 32 ids per line
+  if (tid == 0) {
+    if (pages > 0) ptx::prefetch_l2(table + pages - 1);
+    ptx::prefetch_l2(p.context_lens + item.seq);
+    if (p.query_start != nullptr) ptx::prefetch_l2(p.query_start + item.seq);
+  }
+}
+
 template <class T, int D, int kCtasPerSm>
 __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
@@ -89,39 +105,75 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   }
   __syncthreads();
 
-  const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
-  const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D;
-  const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D;
+  // Copy addresses: a row's is its KV head's base plus its cache slot (32 bits: the host checks num_blocks x
+  // block_size) times the row pitch, one widening multiply-add.
+  const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
+  const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head * D * sizeof(T);
+  const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head * D * sizeof(T);
+  const uint32_t smem_base = ptx::smem_address(smem);
+  uint32_t* s_row_slots = reinterpret_cast<uint32_t*>(smem + Cfg::kRowSlotsOffset);  // 2 x kTile
   auto stage_k = [&](int slot) { return reinterpret_cast<T*>(smem + slot * Cfg::kStageBytes); };
   auto stage_v = [&](int slot) { return stage_k(slot) + kTile * kRow; };
 
-  // Tile i: tokens t0 + i*kTile ... of K and V into stage slot; rows past t1 or on a bad block are zeros.
-  auto issue_tile = [&](int tile, int slot) {
-    T* sk = stage_k(slot);
-    T* sv = stage_v(slot);
-    const int first = t0 + tile * kTile;
-    constexpr int kChunks = kTile * Cfg::kChunksPerRow;
+  const int num_tiles = (num_tokens + kTile - 1) / kTile;
+
+  // The cache slot of token pos, or kNoSlot when it is not read (past t1, or on a bad block): its row is
+  // zero-filled instead.
+  constexpr uint32_t kNoSlot = 0xffffffffu;
+  auto row_slot = [&](int pos) -> uint32_t {
+    const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
+    const int id = pos < t1 ? s_table[page - item.first_page] : -1;
+    return id < 0 ? kNoSlot : static_cast<uint32_t>(id) * block_size + (pos - page * block_size);
+  };
+  // The look-up of tile `tile`'s rows, for half `tile % 2` of s_row_slots: lanes 0-15 of each warp take 16
+  // rows (every warp the same share: the deep build's lone CTA feels any warp that reaches a barrier late).
+  // Computed early and stored late, so that its shared-memory load waits behind other work.
+  auto look_up_row = [&](int tile) { return tile < num_tiles && lane < 16 ? row_slot(t0 + tile * kTile + warp * 16 + lane) : 0u; };
+  auto store_row = [&](int tile, uint32_t cache_slot) {
+    if (tile < num_tiles && lane < 16) s_row_slots[(tile & 1) * kTile + warp * 16 + lane] = cache_slot;
+  };
+  // Issues the copies of tile `tile` (tokens t0 + tile*kTile ...) into stage `slot`, each row's cache slot
+  // computed here (`looked_up` false) or read from what store_row(tile, ...) left behind a barrier. When
+  // kThreads is a multiple of the 16-byte chunks per row (all but D = 80/96) a thread copies the same chunk
+  // of every row it copies.
+  auto issue_tile = [&](int tile, int slot, bool looked_up) {
+    const uint32_t sk = smem_base + slot * Cfg::kStageBytes, sv = sk + kTile * Cfg::kRowBytes;
+    constexpr int kChunks = kTile * Cfg::kChunksPerRow, kPasses = (kChunks + kThreads - 1) / kThreads;
+    constexpr bool kFixedChunk = kThreads % Cfg::kChunksPerRow == 0;
+    auto row_of = [&](int k) {
+      return kFixedChunk ? tid / Cfg::kChunksPerRow + k * (kThreads / Cfg::kChunksPerRow)
+                         : (tid + k * kThreads) / Cfg::kChunksPerRow;
+    };
+    auto live = [&](int k) { return kChunks % kThreads == 0 || tid + k * kThreads < kChunks; };
+    // Every row's slot first: the copies (asm with a memory clobber) would otherwise hold each load back.
+    uint32_t cache_slots[kPasses];
 #pragma unroll
-    for (int k = 0; k < (kChunks + kThreads - 1) / kThreads; ++k) {
-      const int i = tid + k * kThreads;
-      if (kChunks % kThreads != 0 && i >= kChunks) break;
-      const int r = i / Cfg::kChunksPerRow, c = i - r * Cfg::kChunksPerRow;
-      const int pos = first + r;
-      const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
-      const int id = pos < t1 ? s_table[page - item.first_page] : -1;
-      const long long offset = (static_cast<long long>(max(id, 0)) * block_size + (pos - page * block_size)) *
-                                   row_stride + c * Cfg::kChunkElems;
-      ptx::cp_async_16(sk + Cfg::offset(r, c), k_base + offset, id >= 0);
-      ptx::cp_async_16(sv + Cfg::offset(r, c), v_base + offset, id >= 0);
+    for (int k = 0; k < kPasses; ++k) {
+      const int r = min(row_of(k), kTile - 1);  // a pass past the tile's chunks issues nothing
+      cache_slots[k] = looked_up ? s_row_slots[(tile & 1) * kTile + r] : row_slot(t0 + tile * kTile + r);
+    }
+#pragma unroll
+    for (int k = 0; k < kPasses; ++k) {
+      if (!live(k)) break;
+      const int r = row_of(k);
+      const int c = kFixedChunk ? tid % Cfg::kChunksPerRow : tid + k * kThreads - r * Cfg::kChunksPerRow;
+      const bool read = cache_slots[k] != kNoSlot;
+      const uint64_t offset = static_cast<uint64_t>(read ? cache_slots[k] : 0) * row_bytes;
+      const uint32_t dst = Cfg::offset(r, c) * sizeof(T);
+      const uint64_t k_src = reinterpret_cast<uint64_t>(k_bytes + c * 16), v_src = reinterpret_cast<uint64_t>(v_bytes + c * 16);
+      ptx::cp_async_16_or_zero(sk + dst, reinterpret_cast<const void*>(k_src + offset), read);
+      ptx::cp_async_16_or_zero(sv + dst, reinterpret_cast<const void*>(v_src + offset), read);
     }
   };
 
-  const int num_tiles = (num_tokens + kTile - 1) / kTile;
 #pragma unroll
   for (int s = 0; s < Cfg::kStages - 1; ++s) {
-    if (s < num_tiles) issue_tile(s, s);
+    if (s < num_tiles) issue_tile(s, s, /*looked_up=*/false);
     ptx::cp_async_commit();
   }
+  store_row(Cfg::kStages - 1, look_up_row(Cfg::kStages - 1));  // read after the loop's first barrier
+  if (p.prefetch_ahead > 0 && unit == 0)
+    prefetch_item_metadata(p, item_index + p.prefetch_ahead, gridDim.x / units, tid, kThreads);
 
   TileMath<T, D> math;
   float m[2] = {-CUDART_INF_F, -CUDART_INF_F};  // running max (log2 domain) of rows lane/4, lane/4 + 8
@@ -139,7 +191,10 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
       math.load_q(s_q, lane);
       if constexpr (Cfg::kQInRegisters) __syncthreads();  // Q's slot is refilled next
     }
-    if (tile + Cfg::kStages - 1 < num_tiles) issue_tile(tile + Cfg::kStages - 1, (tile + Cfg::kStages - 1) % Cfg::kStages);
+    // The barrier above orders the stored look-up of the tile issued now before these reads.
+    const int next = tile + Cfg::kStages - 1;
+    const uint32_t next_row_slot = look_up_row(next + 1);
+    if (next < num_tiles) issue_tile(next, next % Cfg::kStages, /*looked_up=*/true);
     ptx::cp_async_commit();
 
     const int slot = tile % Cfg::kStages;
@@ -154,14 +209,17 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
         s[n][e] *= p.scale_log2;
         if (tail && tok0 + 8 * n + e % 2 >= t1) s[n][e] = -CUDART_INF_F;
       }
+    float correction[2];
+    bool grew = false;  // did a row's running max grow (else every correction is exactly 1)?
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float mx = fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[h], mx);
+      grew |= m_new > m[h];
       const float ref = m_new == -CUDART_INF_F ? 0.0f : m_new;  // a row with nothing visible yet stays empty
-      const float correction = ptx::exp2_approx(m[h] - ref);
+      correction[h] = ptx::exp2_approx(m[h] - ref);
       m[h] = m_new;
       float sum = 0.0f;
 #pragma unroll
@@ -171,14 +229,17 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
           s[n][2 * h + e] = ptx::exp2_approx(s[n][2 * h + e] - ref);
           sum += s[n][2 * h + e];
         }
-      l[h] = l[h] * correction + sum;
+      l[h] = l[h] * correction[h] + sum;
+    }
+    // The running max settles after a few tiles: most tiles leave the output unscaled (one vote per warp).
+    if (__any_sync(0xffffffffu, grew)) {
 #pragma unroll
-      for (int t = 0; t < D / 8; ++t) {
-        o[t][2 * h] *= correction;
-        o[t][2 * h + 1] *= correction;
-      }
+      for (int t = 0; t < D / 8; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[t][e] *= correction[e / 2];
     }
     math.accumulate(o, s, stage_v(slot), warp * 16, lane);
+    store_row(next + 1, next_row_slot);  // its half was last read two tiles ago, before the barrier above
   }
   ptx::cp_async_wait<0>();
   __syncthreads();  // the stage buffers are free: they now carry each warp's state

@@ -35,6 +35,8 @@ struct DecodeParams : PagedParams {
   const DecodeWorkItem* items;
   const int32_t* planned_lens;  // plan only: the lengths the plan was built for, checked against the device's
   int32_t uniform_splits, chunk_pages;
+  // Items ahead (about one wave of CTAs) whose metadata each item's first CTA warms in L2; 0: none.
+  int32_t prefetch_ahead;
   float* partial_out;  // [partials, Hq, D] normalized partial outputs of split sequences
   float* partial_lse;  // [partials, Hq] their log2-sum-exp2
   // Varlen calls: only sequences with exactly one row are decoded here (the prefill kernel takes longer

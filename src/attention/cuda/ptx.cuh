@@ -19,6 +19,14 @@ __device__ inline void cp_async_16(uint32_t dst_address, const void* src, bool r
                : "memory");
 }
 __device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
+// The same with the choice as a predicate (the ignore-src operand): no source size to compute per copy.
+__device__ inline void cp_async_16_or_zero(uint32_t dst_address, const void* src, bool read) {
+  asm volatile(
+      "{\n .reg .pred skip;\n setp.eq.u32 skip, %2, 0;\n"
+      " cp.async.cg.shared.global.L2::128B [%0], [%1], 16, skip;\n}\n" ::"r"(dst_address),
+      "l"(src), "r"(static_cast<uint32_t>(read))
+      : "memory");
+}
 // Copies 4 bytes (through L1: small metadata such as block-table entries).
 __device__ inline void cp_async_4(uint32_t dst_address, const void* src) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst_address), "l"(src) : "memory");
@@ -103,6 +111,12 @@ __device__ inline void wait_for_prerequisites() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
 #endif
+}
+
+// A hint that brings the 128-byte line holding `address` into L2 (nothing is returned; never faults on a
+// valid address).
+__device__ inline void prefetch_l2(const void* address) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(address));
 }
 
 __device__ inline uint32_t fast_divide(uint32_t n, uint32_t multiplier, uint32_t shift) {
