@@ -10,15 +10,23 @@
 
 namespace pagedattn::cuda {
 
+// target_ctas and unsplit_ctas for a GPU with `sms` SMs.
+struct SplitTargets {
+  int64_t target_ctas, unsplit_ctas;
+};
+constexpr SplitTargets split_targets(int64_t sms) { return {kTargetCtasPerSm * sms, sms * 9 / 10}; }
+// The defaults of a SplitRequest: an H100 SXM's 132 SMs (the launcher asks the device).
+inline constexpr SplitTargets kDefaultSplitTargets = split_targets(132);
+
 struct SplitRequest {
   std::span<const int32_t> context_lens;  // host copy of this step's lengths (>= 0)
   int64_t block_size = 16;
   int64_t ctas_per_item = 1;  // CTAs launched per work item: KV heads x head chunks
-  int64_t target_ctas = 132;  // ~SMs x kTargetCtasPerSm
+  int64_t target_ctas = kDefaultSplitTargets.target_ctas;  // ~SMs x kTargetCtasPerSm
   // An unsplit grid of at least this many CTAs (~0.9 x SMs: one on nearly every SM) is not split: a lone
   // CTA per SM streams its pages about as fast as two half-length CTAs do, and the split adds partial
   // writes and a merge (2-5% slower at B=16 ctx=4096 on an H200, bench/results/cuda_h200.md, run 24).
-  int64_t unsplit_ctas = 119;
+  int64_t unsplit_ctas = kDefaultSplitTargets.unsplit_ctas;
   int64_t max_item_pages = kMaxItemPages;
   int64_t min_item_tokens = 256;  // below this a split costs more (start-up, merge) than it balances
 };
@@ -38,11 +46,5 @@ struct SplitPlan {
 int32_t choose_chunk_pages(std::span<const int64_t> pages_per_seq, const SplitRequest& request);
 
 SplitPlan plan_splits(const SplitRequest& request);
-
-// target_ctas and unsplit_ctas for a GPU with `sms` SMs.
-struct SplitTargets {
-  int64_t target_ctas, unsplit_ctas;
-};
-inline SplitTargets split_targets(int64_t sms) { return {kTargetCtasPerSm * sms, sms * 9 / 10}; }
 
 }  // namespace pagedattn::cuda
