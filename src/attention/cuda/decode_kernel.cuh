@@ -160,6 +160,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
       const bool read = cache_slots[k] != kNoSlot;
       const uint64_t offset = static_cast<uint64_t>(read ? cache_slots[k] : 0) * row_bytes;
       const uint32_t dst = Cfg::offset(r, c) * sizeof(T);
+      // Integer addresses: base + chunk then folds into the widening multiply-add's addend (pointer
+      // arithmetic added it after the product, two more 64-bit adds per copy).
       const uint64_t k_src = reinterpret_cast<uint64_t>(k_bytes + c * 16), v_src = reinterpret_cast<uint64_t>(v_bytes + c * 16);
       ptx::cp_async_16_or_zero(sk + dst, reinterpret_cast<const void*>(k_src + offset), read);
       ptx::cp_async_16_or_zero(sv + dst, reinterpret_cast<const void*>(v_src + offset), read);
