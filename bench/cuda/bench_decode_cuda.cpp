@@ -4,7 +4,10 @@
 // enough copies of the cache that the working set is several times the L2. Writes a CSV for
 // bench/peers/peer_decode.py, which adds the peers (torch SDPA, gather+SDPA, FlashInfer) of the same run.
 //   bench_decode_cuda [--csv out.csv] [--iters 20] [--reps 15] [--quick] [--only INDEX] [--shape B,ctx,Hq,Hkv,D,bs]...
+//                     [--layout shuffled|sorted|in-order]
 // --shape (repeatable) adds a shape of one's own to the table, e.g. to compare layouts of the same bytes.
+// --layout places the pages: the default shuffles all block ids (the worst case for locality, and what the
+// peers get); the others show what that scatter costs.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -74,6 +77,9 @@ int run(int argc, char** argv) {
   int iters = 20, reps = 15;
   bool quick = false;
   int only = -1;  // one shape (by its index in the table), e.g. under a profiler
+  // Where a sequence's pages lie (diagnostics; the default is the worst case): "shuffled" (random block ids),
+  // "sorted" (random ids, each sequence's ascending), "in-order" (each sequence's pages consecutive).
+  std::string layout = "shuffled";
   std::vector<Shape> extra;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -83,9 +89,12 @@ int run(int argc, char** argv) {
     else if (arg == "--quick") quick = true;
     else if (arg == "--only" && i + 1 < argc) only = std::atoi(argv[++i]);
     else if (arg == "--shape" && i + 1 < argc) extra.push_back(parse_shape(argv[++i]));
+    else if (arg == "--layout" && i + 1 < argc) layout = argv[++i];
     else throw std::runtime_error("usage: bench_decode_cuda [--csv out.csv] [--iters N] [--reps N] [--quick] [--only INDEX] "
-                                  "[--shape B,ctx,Hq,Hkv,D,bs]...");
+                                  "[--shape B,ctx,Hq,Hkv,D,bs]... [--layout shuffled|sorted|in-order]");
   }
+  if (layout != "shuffled" && layout != "sorted" && layout != "in-order")
+    throw std::runtime_error("--layout " + layout + ": expected shuffled, sorted or in-order");
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -111,7 +120,9 @@ int run(int argc, char** argv) {
     const int copies = static_cast<int>(std::clamp<double>(std::ceil(4.0 * prop.l2CacheSize / kv_bytes), 1, 8));
     std::vector<int32_t> ids(static_cast<size_t>(num_blocks)), lens(static_cast<size_t>(s.B), static_cast<int32_t>(s.ctx));
     std::iota(ids.begin(), ids.end(), 0);
-    std::shuffle(ids.begin(), ids.end(), std::mt19937_64(s.B * 131 + s.bs));
+    if (layout != "in-order") std::shuffle(ids.begin(), ids.end(), std::mt19937_64(s.B * 131 + s.bs));
+    if (layout == "sorted")
+      for (int64_t b = 0; b < s.B; ++b) std::sort(ids.begin() + b * pages_per_seq, ids.begin() + (b + 1) * pages_per_seq);
     const Tensor table = Tensor::empty({s.B, pages_per_seq}, DType::i32);
     std::memcpy(table.data(), ids.data(), ids.size() * 4);
     const Tensor lens_host = Tensor::empty({s.B}, DType::i32);

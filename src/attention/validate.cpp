@@ -74,9 +74,10 @@ void check_caches(const char* op, const TensorView& key_cache, const TensorView&
                key_cache.size(2));
   PA_CHECK_ARG(key_cache.size(3) > 0, "{}: head_dim (key_cache dimension 3) must be > 0, got {}", op,
                key_cache.size(3));
+  // Slot ids (slot_mapping, and the kernels' row indices) are int32.
   PA_CHECK_ARG(key_cache.size(0) * key_cache.size(1) <= std::numeric_limits<int32_t>::max(),
-               "{}: num_blocks * block_size = {} exceeds the int32 slot range", op,
-               key_cache.size(0) * key_cache.size(1));
+               "{}: key_cache holds {} blocks x {} slots = {}: expected at most 2^31 - 1 slots (int32 slot ids)", op,
+               key_cache.size(0), key_cache.size(1), key_cache.size(0) * key_cache.size(1));
 }
 
 void check_metadata_values(const AttentionShape& s, const PagedAttentionArgs& a) {

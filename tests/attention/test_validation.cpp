@@ -140,6 +140,17 @@ TEST(Validation, KeyAndValueCacheShapesDiffer) {
   EXPECT_MESSAGE(error_of(a), "must equal key_cache shape");
 }
 
+// Caches of 2^31 slots or more (shapes only: these views would reach far past their data) are refused
+// before anything is read, by both entry points: slot ids are int32.
+TEST(Validation, CacheSlotsBeyondInt32) {
+  const Problem p = valid_problem();
+  PagedAttentionArgs a = p.args();
+  a.key_cache.shape[0] = a.value_cache.shape[0] = (int64_t{1} << 31) / 8;
+  EXPECT_MESSAGE(error_of(a), "key_cache holds 268435456 blocks x 8 slots = 2147483648: expected at most 2^31 - 1 slots");
+  a.key_cache.shape[0] = a.value_cache.shape[0] = (int64_t{1} << 31) / 8 - 1;
+  EXPECT_NO_THROW(paged_attention(a)) << "the largest cache that fits is accepted (its blocks are never reached)";
+}
+
 TEST(Validation, OutShapeDiffers) {
   const Problem p = valid_problem();
   PagedAttentionArgs a = p.args();
@@ -301,6 +312,13 @@ TEST(ValidationWriteKv, SlotOutOfRange) {
   EXPECT_MESSAGE(error_of(w.args()), "slot_mapping[1] = 32: expected -1 or a slot in [0, 32) (num_blocks 4 x block_size 8)");
   ints(w.slots)[1] = -2;
   EXPECT_MESSAGE(error_of(w.args()), "slot_mapping[1] = -2");
+}
+
+TEST(ValidationWriteKv, CacheSlotsBeyondInt32) {
+  WriteProblem w;
+  WriteKvArgs a = w.args();
+  a.key_cache.shape[0] = a.value_cache.shape[0] = int64_t{1} << 28;
+  EXPECT_MESSAGE(error_of(a), "write_kv: key_cache holds 268435456 blocks x 8 slots = 2147483648: expected at most 2^31 - 1 slots");
 }
 
 TEST(ValidationWriteKv, ShapesAndDtypes) {

@@ -84,11 +84,6 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   }();
   PA_CHECK_ARG(static_cast<bool>(probe), "{}: head_dim {} has no CUDA decode kernel: expected one of 64, 80, 96, 128, 256",
                op, s.head_dim);
-  // The kernels index cache slots with 32 bits, 0xffffffff meaning "no slot" (a cache that large would not fit
-  // a GPU's memory anyway).
-  PA_CHECK_ARG(s.num_blocks * s.block_size <= std::numeric_limits<uint32_t>::max(),
-               "{}: key_cache holds {} x {} slots: expected at most 2^32 - 1 for the CUDA kernels", op,
-               s.num_blocks, s.block_size);
   check_aligned(op, "query", a.query);
   check_aligned(op, "out", a.out);
   check_aligned(op, "key_cache", a.key_cache);
