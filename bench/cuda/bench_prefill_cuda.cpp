@@ -5,7 +5,8 @@
 // Timings are medians over replays of a CUDA graph (graph_timer.h). Writes a CSV that
 // bench/peers/peer_prefill.py completes with the hardware limit and the peers of the same run
 // (torch SDPA flash / cuDNN on dense K/V, FlashInfer's paged prefill).
-//   bench_prefill_cuda [--csv out.csv] [--iters 10] [--reps 10]
+//   bench_prefill_cuda [--csv out.csv] [--iters 10] [--reps 10] [--placements N]
+// --placements N (a diagnostic) also times each row on N fresh allocations of the same data, twice each.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -113,13 +114,16 @@ AttentionPlan make_plan(std::span<const int32_t> lens, int64_t cols, cudaStream_
 int run(int argc, char** argv) {
   std::string csv_path;
   int iters = 10, reps = 10;
+  int placements = 1;  // > 1: each row also timed on this many more copies of its data, each allocated anew
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--csv" && i + 1 < argc) csv_path = argv[++i];
     else if (arg == "--iters" && i + 1 < argc) iters = std::atoi(argv[++i]);
     else if (arg == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
-    else throw std::runtime_error("usage: bench_prefill_cuda [--csv out.csv] [--iters N] [--reps N]");
+    else if (arg == "--placements" && i + 1 < argc) placements = std::atoi(argv[++i]);
+    else throw std::runtime_error("usage: bench_prefill_cuda [--csv out.csv] [--iters N] [--reps N] [--placements N]");
   }
+  if (placements < 1) throw std::runtime_error("--placements " + std::to_string(placements) + ": expected >= 1");
   if (!cuda_available()) {
     std::printf("no CUDA device: nothing to measure\n");
     return 0;
@@ -148,6 +152,23 @@ int run(int argc, char** argv) {
     std::fflush(stdout);
     if (csv) std::fprintf(csv, "prefill,%lld,%lld,%lld,%lld,%lld,%lld,%.6g,%.3f,\n", (long long)B, (long long)L,
                           (long long)kHq, (long long)kHkv, (long long)kD, (long long)kBlock, flops, us);
+    if (placements > 1) {
+      // The same data in fresh allocations, each timed twice in interleaved passes: whether a row's time
+      // follows where its memory landed (a property of the allocation) or drifts (of the moment).
+      std::vector<Batch> copies;
+      for (int c = 0; c < placements; ++c)
+        copies.emplace_back(std::vector<int32_t>(B, static_cast<int32_t>(L)), std::vector<int32_t>(B, static_cast<int32_t>(L)),
+                            static_cast<uint64_t>(B * 7919 + L));
+      for (int pass = 0; pass < 2; ++pass) {
+        std::printf("  placements, pass %d:", pass + 1);
+        for (const Batch& copy : copies) {
+          const PagedAttentionArgs a = copy.args(0, B, true, stream);
+          std::printf(" %.1f", time_graph([&](int) { paged_attention(a); }, iters, reps, stream));
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
   }
 
   // Mixed batch: 200 decode rows (context 2048) first, then 2 chunks of 512 rows on top of 1536 cached tokens.
