@@ -20,17 +20,26 @@ __device__ inline DecodeWorkItem load_work_item(const DecodeParams& p, int index
   return {seq, split * p.chunk_pages, p.chunk_pages, p.uniform_splits > 1 ? index : -1};
 }
 
+// An item's slice of its sequence's block-table row: it never reaches past its planned pages or the row.
+struct ItemTable {
+  const int* ids;
+  int pages;
+};
+__device__ inline ItemTable item_table(const DecodeParams& p, const DecodeWorkItem& item) {
+  return {p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq + item.first_page,
+          max(0, min(item.num_pages, p.max_blocks_per_seq - item.first_page))};
+}
+
 // Brings into L2 what the CTAs of item `index` read before their first K/V copy (its length, block ids
 // and, in a varlen call, its query_start entries), so that a CTA of a later wave waits on one memory
 // latency before its K/V stream starts instead of two.
 __device__ inline void prefetch_item_metadata(const DecodeParams& p, int index, int num_items, int tid, int threads) {
   if (index >= num_items) return;
   const DecodeWorkItem item = load_work_item(p, index);
-  const int* table = p.block_tables + static_cast<long long>(item.seq) * p.max_blocks_per_seq + item.first_page;
-  const int pages = max(0, min(item.num_pages, p.max_blocks_per_seq - item.first_page));
-  for (int i = tid * 32; i < pages; i += threads * 32) ptx::prefetch_l2(table + i);  // 32 ids per line
+  const ItemTable table = item_table(p, item);
+  for (int i = tid * 32; i < table.pages; i += threads * 32) ptx::prefetch_l2(table.ids + i);  // 32 ids per line
   if (tid == 0) {
-    if (pages > 0) ptx::prefetch_l2(table + pages - 1);
+    if (table.pages > 0) ptx::prefetch_l2(table.ids + table.pages - 1);
     ptx::prefetch_l2(p.context_lens + item.seq);
     if (p.query_start != nullptr) ptx::prefetch_l2(p.query_start + item.seq);
   }
@@ -59,12 +68,11 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   const int q_row = decode_row(p.query_start, p.num_tokens, seq);
   if (q_row < 0) return;  // a varlen call's prefill (or empty) sequence
 
-  // This item's block ids, fetched before the length is known so that the two loads overlap (an item
-  // never reaches past its planned pages or the table row); only the live ones are checked, below.
-  const int* table = p.block_tables + static_cast<long long>(seq) * p.max_blocks_per_seq + item.first_page;
-  const int item_pages = max(0, min(item.num_pages, p.max_blocks_per_seq - item.first_page));
+  // This item's block ids, fetched before the length is known so that the two loads overlap; only the
+  // live ones are checked, below.
+  const ItemTable table = item_table(p, item);
   int len = p.context_lens[seq];
-  for (int i = tid; i < item_pages; i += kThreads) s_table[i] = table[i];
+  for (int i = tid; i < table.pages; i += kThreads) s_table[i] = table.ids[i];
 
   const int block_size = p.block_size;
   const int head0 = head_chunk * kHeadsPerCta;  // first query head of this CTA within the group
