@@ -1,9 +1,11 @@
 #!/bin/bash
 # One GPU-machine call that checks and measures the CUDA kernels (bench/results/cuda_h200.md): the CUDA tests
 # (the prefill tests once more with each sm_90a prefill kernel forced, and the mma.sync prefill kernel timed
-# beside them), bench_decode_cuda and bench_prefill_cuda, then peer_decode.py and peer_prefill.py (FlashInfer's
-# JIT compiles run while the tests do), then compute-sanitizer memcheck and racecheck (synccheck too on the
-# warp-specialized prefill kernel) on the kernels' tests. Stage first on
+# beside them) and the Python tests on CUDA tensors, bench_decode_cuda and bench_prefill_cuda, then
+# peer_decode.py and peer_prefill.py (FlashInfer's JIT compiles run while the tests do) and
+# prefill_interleaved.py (ours and FlashInfer alternately in one process, in the same power state), then
+# compute-sanitizer memcheck and racecheck (synccheck too on the warp-specialized prefill kernel) on the
+# kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
 # back); the summary lines and both tables are printed. On a cold machine the whole call took 320 s, `prefill`
@@ -13,13 +15,13 @@
 set -u
 scope=${1:-all}
 cd .gpu/h200
-for f in bin/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
+for f in bin/*.gz python/pagedattn/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
 export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
   FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=4
 export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(which nvcc)")")}
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site whl/*.whl > /dev/null 2>&1
-export PYTHONPATH=/tmp/site
+export PYTHONPATH=/tmp/site:$PWD/python
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv; date -u; } | tee $o/device.log
 P=tree/bench/peers
 w1=; w2=
@@ -51,6 +53,10 @@ if [ "$scope" = all ]; then
   done
 fi
 timeout 60 bin/test_wgmma > $o/test_wgmma.log 2>&1; echo "test_wgmma rc=$? $(tail -n1 $o/test_wgmma.log)"
+if [ "$scope" = all ]; then  # the Python package (built for this machine's Python) on CPU and CUDA tensors
+  timeout 240 python3 -m pytest -q -rs -p no:cacheprovider tree/python/tests > $o/pytest.log 2>&1
+  echo "pytest rc=$? $(tail -n1 $o/pytest.log)"; grep -E '^(FAILED|ERROR|SKIPPED)' $o/pytest.log | head -20
+fi
 # The N = 64 wgmma kernel (short rows) forced on every prefill test.
 PAGEDATTN_PREFILL_WGMMA=1 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n64.log 2>&1
 echo "test_prefill_cuda (N = 64 forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_n64.log | tr '\n' ' ')"
@@ -72,6 +78,11 @@ if [ "$scope" != check ]; then
   wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
   timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1
   echo "prefill peers rc=$?"; cat $o/prefill_table.md 2>/dev/null || tail -20 $o/prefill_peers.log
+  # The clock and power beside it: the board's power cap is what the interleaving is for.
+  nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,clocks_event_reasons.active --format=csv -lms 100 \
+    > $o/prefill_interleaved_power.csv 2>&1 & smi=$!
+  timeout 200 python3 $P/prefill_interleaved.py --rounds 30 > $o/prefill_interleaved.log 2>&1
+  echo "prefill interleaved rc=$?"; kill $smi; tail -n 7 $o/prefill_interleaved.log
 fi
 # Sanitizers (after the timings), on the tests of every dtype, the error paths, the graph replays and the
 # ragged and mixed batches (the 16k/32k-token cases would take minutes under them).

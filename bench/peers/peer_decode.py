@@ -25,12 +25,12 @@ DT = torch.bfloat16
 DEV = "cuda"
 
 
-def time_calls(fns, iters, reps):
-    """(median us per call, method) for calls fns[i % len(fns)]."""
+def replayer(fns, iters):
+    """(once, method): once() runs the calls fns[i % len(fns)], i < iters, replayed from a CUDA graph, or
+    eagerly (method 'eager') when they cannot be captured."""
     for f in fns:
         f()
     torch.cuda.synchronize()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     try:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -43,26 +43,31 @@ def time_calls(fns, iters, reps):
             for i in range(iters):
                 fns[i % len(fns)]()
         graph.replay()
-
-        def once():
-            graph.replay()
-        method = "graph"
+        return graph.replay, "graph"
     except Exception:  # not capturable: time back-to-back eager calls instead
         torch.cuda.synchronize()
 
         def once():
             for i in range(iters):
                 fns[i % len(fns)]()
-        method = "eager"
+        return once, "eager"
+
+
+def time_once(once, iters):
+    """Microseconds per call of one once() (iters calls)."""
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
     once()
-    times = []
-    for _ in range(reps):
-        start.record()
-        once()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) * 1e3 / iters)
-    times.sort()
+    stop.record()
+    stop.synchronize()
+    return start.elapsed_time(stop) * 1e3 / iters
+
+
+def time_calls(fns, iters, reps):
+    """(median us per call, method) for calls fns[i % len(fns)]."""
+    once, method = replayer(fns, iters)
+    once()
+    times = sorted(time_once(once, iters) for _ in range(reps))
     return times[len(times) // 2], method
 
 

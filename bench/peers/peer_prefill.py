@@ -49,14 +49,20 @@ def paged(B, ctxs, hkv, d, bs, seed):
     return kc, vc, indptr, indices, last
 
 
+def flashinfer_wrapper(fi, backend, qo_indptr, indptr, indices, last, hq, hkv, d, bs):
+    """A BatchPrefillWithPagedKVCacheWrapper planned for causal prefill over the given pages."""
+    workspace = torch.zeros(256 << 20, dtype=torch.uint8, device=DEV)
+    w = fi.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend=backend)
+    w.plan(qo_indptr, indptr, indices, last, hq, hkv, d, bs, causal=True, q_data_type=DT, kv_data_type=DT)
+    return w
+
+
 def flashinfer_call(fi, backend, q_lens, ctxs, hq, hkv, d, bs, seed):
     kc, vc, indptr, indices, last = paged(len(ctxs), ctxs, hkv, d, bs, seed)
     qo = torch.tensor([0] + list(torch.tensor(q_lens).cumsum(0)), dtype=torch.int32, device=DEV)
     q = torch.empty(int(qo[-1]), hq, d, dtype=DT, device=DEV).uniform_(-1, 1)
     out = torch.empty_like(q)
-    workspace = torch.zeros(256 << 20, dtype=torch.uint8, device=DEV)
-    w = fi.BatchPrefillWithPagedKVCacheWrapper(workspace, "NHD", backend=backend)
-    w.plan(qo, indptr, indices, last, hq, hkv, d, bs, causal=True, q_data_type=DT, kv_data_type=DT)
+    w = flashinfer_wrapper(fi, backend, qo, indptr, indices, last, hq, hkv, d, bs)
     return lambda: w.run(q, (kc, vc), out=out)
 
 
