@@ -268,6 +268,11 @@ struct PrefillWs {
       const PrefillUnitShape shape(item, p.group_size, p.causal);
       const int num_kv_tiles = shape.num_kv_tiles(N);
       const int first_masked_tile = shape.first_masked_tile(N);
+      // A last tile of at most N / 2 keys takes half the products: S of its first N / 2 keys (the other
+      // half of s keeps stale values, which the mask replaces: those keys are past every row's limit) and
+      // P V over them (their probabilities are 0). Tile 0 of a one-tile unit keeps its full S: a half one
+      // there made ptxas serialize every product of the kernel (C7511, registers).
+      const bool half_last = shape.kv_len() - (num_kv_tiles - 1) * N <= N / 2;
       const int q_buffer = count % kQBuffers;
       const uint64_t q_buffer_desc = q_desc + ((q_buffer * Cfg::kQBytes) >> 4);
       int row_limit[2];
@@ -290,7 +295,8 @@ struct PrefillWs {
         mbarrier::arrive_per_warp(empty_barrier<decltype(value)::value>(tiles + tile));
       };
       // S = Q K^T: k-step kk reads dims 16 kk.. of column half kk / 4.
-      const auto issue_scores = [&](int tile) {
+      // half: only the tile's first N / 2 keys.
+      const auto issue_scores = [&](int tile, auto half) {
         wait_full(std::false_type{}, tile);
         wgmma::fence();
 #pragma unroll
@@ -298,16 +304,19 @@ struct PrefillWs {
           const uint64_t qa = q_buffer_desc + (((kk / 4) * M * 128 + (kk % 4) * 32) >> 4);
           const uint64_t kb =
               k_desc + stage_of<false>(tiles + tile) * kStageStep + (((kk / 4) * N * 128 + (kk % 4) * 32) >> 4);
-          MmaS::template ss<0>(s, qa, kb, kk > 0);
+          if constexpr (decltype(half)::value)
+            wgmma::ss_first_half<T>(s, qa, kb, kk > 0);
+          else
+            MmaS::template ss<0>(s, qa, kb, kk > 0);
         }
         wgmma::commit();
       };
       // O += P V: P's m16n8 accumulator pairs are the register A fragments (keys 16 kk ..), V rows 16 kk ..
-      const auto issue_values = [&](int tile) {
+      const auto issue_values = [&](int tile, auto half) {
         wait_full(std::true_type{}, tile);
         wgmma::fence();  // (ptxas would add it: P's registers were written since the last fence)
 #pragma unroll
-        for (int kk = 0; kk < N / 16; ++kk)
+        for (int kk = 0; kk < (decltype(half)::value ? N / 32 : N / 16); ++kk)
           MmaO::template rs<1>(o, a[kk], v_desc + stage_of<true>(tiles + tile) * kStageStep + ((kk * 16 * 128) >> 4),
                                true);
         wgmma::commit();
@@ -333,7 +342,7 @@ struct PrefillWs {
 
       mbarrier::wait(barrier(Cfg::kQFull + q_buffer), (count / kQBuffers) & 1);
       take_turn();
-      issue_scores(0);
+      issue_scores(0, std::false_type{});
       pass_turn();
       wgmma::wait<0>();
       wgmma::pin(s);
@@ -342,10 +351,10 @@ struct PrefillWs {
       softmax(0, correction, std::true_type{});
       pack_probabilities();
       // Tile t's S with tile t - 1's P V, then tile t's softmax while they run.
-      const auto step = [&](int tile, auto may_mask) {
+      const auto step = [&](int tile, auto may_mask, auto half) {
         take_turn();
-        issue_scores(tile);
-        issue_values(tile - 1);
+        issue_scores(tile, half);
+        issue_values(tile - 1, std::false_type{});
         pass_turn();
         wgmma::wait<1>();  // S of this tile
         wgmma::pin(s);
@@ -360,10 +369,16 @@ struct PrefillWs {
         }
         pack_probabilities();
       };
+      // (A half last tile is a masked one: its keys past kv_len are past every row's limit.)
       const int unmasked_end = max(1, min(first_masked_tile, num_kv_tiles));
-      for (int tile = 1; tile < unmasked_end; ++tile) step(tile, std::false_type{});
-      for (int tile = unmasked_end; tile < num_kv_tiles; ++tile) step(tile, std::true_type{});
-      issue_values(num_kv_tiles - 1);
+      const int full_end = half_last ? max(1, num_kv_tiles - 1) : num_kv_tiles;
+      for (int tile = 1; tile < unmasked_end; ++tile) step(tile, std::false_type{}, std::false_type{});
+      for (int tile = unmasked_end; tile < full_end; ++tile) step(tile, std::true_type{}, std::false_type{});
+      if (full_end < num_kv_tiles) step(num_kv_tiles - 1, std::true_type{}, std::true_type{});
+      if (half_last)
+        issue_values(num_kv_tiles - 1, std::true_type{});
+      else
+        issue_values(num_kv_tiles - 1, std::false_type{});
       wgmma::wait<0>();
       wgmma::pin(o);
       release(std::true_type{}, num_kv_tiles - 1);
