@@ -141,20 +141,21 @@ PAGEDATTN_WGMMA(128, __half, "f16", 64, "%64", "%65", "%66", "%67", "{%64, %65, 
 // d[0 .. 31] (the first 64 columns of an m64n128 accumulator) (+)= A * B (16 x 64, shared, K-major); d[32 ..]
 // untouched. The asm names all 64 registers so that a branch between this and Wgmma<128, T>::ss leaves the
 // accumulator in the same registers on both paths (else ptxas serializes every product of the kernel).
+#define PAGEDATTN_WGMMA_FIRST_HALF(ptx_type)                                                                  \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                   \
+               "wgmma.mma_async.sync.aligned.m64n64k16.f32." ptx_type "." ptx_type " " PAGEDATTN_WGMMA_D32        \
+               ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                                \
+               : PAGEDATTN_WGMMA_OUT64                                                                       \
+               : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)))
 template <class T>
 __device__ inline void ss_first_half(float (&d)[64], uint64_t a, uint64_t b, bool accumulate) {
   static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16");
   if constexpr (std::is_same_v<T, __nv_bfloat16>)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " PAGEDATTN_WGMMA_D32 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : PAGEDATTN_WGMMA_OUT64
-                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+    PAGEDATTN_WGMMA_FIRST_HALF("bf16");
   else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " PAGEDATTN_WGMMA_D32 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                 : PAGEDATTN_WGMMA_OUT64
-                 : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)));
+    PAGEDATTN_WGMMA_FIRST_HALF("f16");
 }
+#undef PAGEDATTN_WGMMA_FIRST_HALF
 #else
 template <int kN, class T>
 struct Wgmma {
