@@ -171,8 +171,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
       // Integer addresses: base + chunk then folds into the widening multiply-add's addend (pointer
       // arithmetic added it after the product, two more 64-bit adds per copy).
       const uint64_t k_src = reinterpret_cast<uint64_t>(k_bytes + c * 16), v_src = reinterpret_cast<uint64_t>(v_bytes + c * 16);
-      ptx::cp_async_16_or_zero(sk + dst, reinterpret_cast<const void*>(k_src + offset), read);
-      ptx::cp_async_16_or_zero(sv + dst, reinterpret_cast<const void*>(v_src + offset), read);
+      ptx::cp_async_16(sk + dst, reinterpret_cast<const void*>(k_src + offset), read);
+      ptx::cp_async_16(sv + dst, reinterpret_cast<const void*>(v_src + offset), read);
     }
   };
 

@@ -12,21 +12,16 @@ namespace pagedattn::cuda::ptx {
 __device__ inline uint32_t smem_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 // Copies 16 bytes (bypassing L1, with a 128-byte L2 prefetch; 256 bytes measured no better), or writes 16
-// zero bytes without reading `src` when !read.
+// zero bytes without reading `src` when !read. The choice is cp.async's ignore-src predicate: no source size
+// to compute per copy.
 __device__ inline void cp_async_16(uint32_t dst_address, const void* src, bool read) {
-  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(dst_address), "l"(src),
-               "r"(read ? 16 : 0)
-               : "memory");
-}
-__device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
-// The same with the choice as a predicate (the ignore-src operand): no source size to compute per copy.
-__device__ inline void cp_async_16_or_zero(uint32_t dst_address, const void* src, bool read) {
   asm volatile(
       "{\n .reg .pred skip;\n setp.eq.u32 skip, %2, 0;\n"
       " cp.async.cg.shared.global.L2::128B [%0], [%1], 16, skip;\n}\n" ::"r"(dst_address),
       "l"(src), "r"(static_cast<uint32_t>(read))
       : "memory");
 }
+__device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
 // Copies 4 bytes (through L1: small metadata such as block-table entries).
 __device__ inline void cp_async_4(uint32_t dst_address, const void* src) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst_address), "l"(src) : "memory");
