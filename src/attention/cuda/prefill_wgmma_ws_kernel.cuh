@@ -268,10 +268,10 @@ struct PrefillWs {
       const PrefillUnitShape shape(item, p.group_size, p.causal);
       const int num_kv_tiles = shape.num_kv_tiles(N);
       const int first_masked_tile = shape.first_masked_tile(N);
-      // A last tile of at most N / 2 keys takes half the products: S of its first N / 2 keys (the other
-      // half of s keeps stale values, which the mask replaces: those keys are past every row's limit) and
-      // P V over them (their probabilities are 0). Tile 0 of a one-tile unit keeps its full S: a half one
-      // there made ptxas serialize every product of the kernel (C7511, registers).
+      // A last tile of at most N / 2 keys takes half the work: S, its softmax and P V over its first N / 2
+      // keys only (the other half of s keeps stale values, never read: those keys are past every row's
+      // limit). Tile 0 of a one-tile unit keeps its full S: a half one there made ptxas serialize every
+      // product of the kernel (C7511, registers).
       const bool half_last = shape.kv_len() - (num_kv_tiles - 1) * N <= N / 2;
       const int q_buffer = count % kQBuffers;
       const uint64_t q_buffer_desc = q_desc + ((q_buffer * Cfg::kQBytes) >> 4);
@@ -324,18 +324,19 @@ struct PrefillWs {
       // Online softmax of the tile's scores (s[4 n + 2 hh + e] is row my_row + 8 hh, key tile N + 8 n + 2 (lane
       // % 4) + e), then P into a once the previous P V is done with it (and O rescaled).
       // kMayMask: compiled with the causal / context mask (tiles from first_masked_tile on), else without.
-      const auto softmax = [&](int tile, float(&correction)[2], auto may_mask) {
+      // half: only the tile's first N / 2 keys (the first half of s).
+      const auto softmax = [&](int tile, float(&correction)[2], auto may_mask, auto half) {
         const int key0 = tile * N + 2 * (lane % 4);
         bool moved = false;
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh)
-          correction[hh] = softmax_row_step<N, decltype(may_mask)::value, 4>(
+          correction[hh] = softmax_row_step<decltype(half)::value ? N / 2 : N, decltype(may_mask)::value, 4>(
               s, hh, m[hh], l[hh], p.scale_log2, tile >= first_masked_tile, key0, row_limit[hh], moved);
         return __any_sync(0xffffffffu, moved);
       };
-      const auto pack_probabilities = [&] {
+      const auto pack_probabilities = [&](auto half) {
 #pragma unroll
-        for (int kk = 0; kk < N / 16; ++kk)
+        for (int kk = 0; kk < (decltype(half)::value ? N / 32 : N / 16); ++kk)
 #pragma unroll
           for (int i = 0; i < 4; ++i) a[kk][i] = ptx::pack2<T>(s[8 * kk + 2 * i], s[8 * kk + 2 * i + 1]);
       };
@@ -348,8 +349,8 @@ struct PrefillWs {
       wgmma::pin(s);
       release(std::false_type{}, 0);
       float correction[2];
-      softmax(0, correction, std::true_type{});
-      pack_probabilities();
+      softmax(0, correction, std::true_type{}, std::false_type{});
+      pack_probabilities(std::false_type{});
       // Tile t's S with tile t - 1's P V, then tile t's softmax while they run.
       const auto step = [&](int tile, auto may_mask, auto half) {
         take_turn();
@@ -359,7 +360,7 @@ struct PrefillWs {
         wgmma::wait<1>();  // S of this tile
         wgmma::pin(s);
         release(std::false_type{}, tile);
-        const bool moved = softmax(tile, correction, may_mask);
+        const bool moved = softmax(tile, correction, may_mask, half);
         wgmma::wait<0>();  // P V of the previous tile
         wgmma::pin(o);
         release(std::true_type{}, tile - 1);
@@ -367,7 +368,7 @@ struct PrefillWs {
 #pragma unroll
           for (int i = 0; i < D / 2; ++i) o[i] *= correction[(i / 2) % 2];
         }
-        pack_probabilities();
+        pack_probabilities(half);
       };
       // (A half last tile is a masked one: its keys past kv_len are past every row's limit.)
       const int unmasked_end = max(1, min(first_masked_tile, num_kv_tiles));
