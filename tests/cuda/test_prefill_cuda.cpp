@@ -1,9 +1,10 @@
 // CUDA varlen attention (query_start: prefill, chunked prefill, mixed batches) against the fp64 reference:
 // the harness's varlen edge cases and random mixed batches in every dtype, chunk boundaries inside and at
-// the edge of blocks and of the kernel's row tiles, every GQA group size, head dims, block sizes,
-// non-causal rows, empty sequences, prompts up to 16k tokens, strided query/out, determinism, graph
-// capture, and bad metadata on the device. The harness poisons every cache slot no live position covers
-// with NaN and pre-fills `out` with NaN, so a kernel that reads a masked slot or skips a row fails.
+// the edge of blocks and of the kernel's row tiles, more sequences than the work-list builder has threads,
+// every GQA group size, head dims, block sizes, non-causal rows, empty sequences, prompts up to 16k tokens,
+// strided query/out, determinism, graph capture, and bad metadata on the device. The harness poisons every
+// cache slot no live position covers with NaN and pre-fills `out` with NaN, so a kernel that reads a masked
+// slot or skips a row fails.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -119,6 +120,19 @@ TEST_P(CudaPrefillByDtype, EmptyAndDecodeOnlySequences) {
   expect_varlen_matches_reference({.context_lens = {0, 5, 0, 9, 40}, .q_lens = {0, 5, 0, 1, 0}, .dtype = GetParam()});
   expect_varlen_matches_reference({.context_lens = {300, 1, 77}, .q_lens = {1, 1, 1}, .num_q_heads = 16,
                                    .num_kv_heads = 4, .head_dim = 128, .dtype = GetParam()});
+}
+
+TEST_P(CudaPrefillByDtype, MoreSequencesThanTheWorkListBuilderHasThreads) {
+  // 1200 sequences: the builder's 512 threads take them in three rounds. Chunks of 2-12 rows on caches of
+  // 0-200 tokens, every tenth sequence a decode row; one small head keeps the reference quick.
+  std::mt19937_64 rng(77 + static_cast<int>(GetParam()));
+  ProblemSpec spec{.num_q_heads = 2, .num_kv_heads = 1, .head_dim = 128, .dtype = GetParam()};
+  for (int i = 0; i < 1200; ++i) {
+    const int32_t q = i % 10 == 0 ? 1 : std::uniform_int_distribution<int32_t>(2, 12)(rng);
+    spec.q_lens.push_back(q);
+    spec.context_lens.push_back(q + std::uniform_int_distribution<int32_t>(0, 200)(rng));
+  }
+  expect_varlen_matches_reference(spec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPrefillByDtype, ::testing::Values(DType::bf16, DType::f16, DType::f32),
