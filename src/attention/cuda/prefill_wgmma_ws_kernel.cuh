@@ -162,7 +162,9 @@ struct PrefillWs {
     // lookup_row, and pass k takes it from lane 2 k + lane / 16 (the warp's rows are 2 warp + 0/1 + 8 k).
     const int lookup_row = 2 * (c / 32) + (lane & 1) + Cfg::kCopyRows * (lane >> 1);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
-    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
+    // A cache slot's bytes (Hkv * D * sizeof(T) < 2^32): with unsigned slots each row's address is one widening
+    // multiply-add onto the column's address.
+    const uint32_t slot_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     uint32_t tiles = 0;  // K/V tiles copied so far: the position in the stage ring
     for (uint32_t count = 0;; ++count) {
       const PrefillUnit unit = next_unit(count, c == 0, num_items);
@@ -194,18 +196,18 @@ struct PrefillWs {
       const auto slot_of = [&](const Lookup& k) {
         return k.pos < kv_len ? key_slot(p, item.seq, k.pos, k.page, k.id) : -1;
       };
-      const int column = unit.kv_head * D + copy_col * 8;
+      const uint32_t column_bytes = (unit.kv_head * D + copy_col * 8) * sizeof(T);
       // One tile of K (value = false) or V into the stage of ring position `position`, once it is empty.
       const auto copy_tile = [&](auto value, uint32_t position, int slot) {
         constexpr bool kValue = decltype(value)::value;
         mbarrier::wait(empty_barrier<kValue>(position), use_parity<kValue>(position) ^ 1);
         const uint32_t dst = tile_address<kValue>(position) + kv_dst;
-        const T* src = static_cast<const T*>(kValue ? p.value_cache : p.key_cache) + column;
+        const uint64_t src = reinterpret_cast<uint64_t>(kValue ? p.value_cache : p.key_cache) + column_bytes;
 #pragma unroll
         for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
           const int row_slot = __shfl_sync(0xffffffffu, slot, 2 * k + lane / 16);
-          ptx::cp_async_16(dst + k * Cfg::kCopyRows * 128, src + static_cast<long long>(max(row_slot, 0)) * row_stride,
-                           row_slot >= 0);
+          const uint64_t row = src + static_cast<uint64_t>(static_cast<uint32_t>(max(row_slot, 0))) * slot_bytes;
+          ptx::cp_async_16(dst + k * Cfg::kCopyRows * 128, reinterpret_cast<const void*>(row), row_slot >= 0);
         }
         mbarrier::arrive_when_copied(full_barrier<kValue>(position));
       };
