@@ -78,6 +78,11 @@ void check_caches(const char* op, const TensorView& key_cache, const TensorView&
   PA_CHECK_ARG(key_cache.size(0) * key_cache.size(1) <= std::numeric_limits<int32_t>::max(),
                "{}: key_cache holds {} blocks x {} slots = {}: expected at most 2^31 - 1 slots (int32 slot ids)", op,
                key_cache.size(0), key_cache.size(1), key_cache.size(0) * key_cache.size(1));
+  // The CUDA kernels address a slot's row with 32-bit byte offsets (slot x slot bytes in one widening multiply).
+  const int64_t slot_bytes = key_cache.size(2) * key_cache.size(3) * static_cast<int64_t>(dtype_size(dtype));
+  PA_CHECK_ARG(slot_bytes <= std::numeric_limits<uint32_t>::max(),
+               "{}: a key_cache slot holds {} KV heads x {} dims x {} bytes = {} bytes: expected at most 2^32 - 1",
+               op, key_cache.size(2), key_cache.size(3), dtype_size(dtype), slot_bytes);
 }
 
 void check_metadata_values(const AttentionShape& s, const PagedAttentionArgs& a) {

@@ -151,6 +151,26 @@ TEST(Validation, CacheSlotsBeyondInt32) {
   EXPECT_NO_THROW(paged_attention(a)) << "the largest cache that fits is accepted (its blocks are never reached)";
 }
 
+// A cache whose slot (num_kv_heads x head_dim elements) spans 4 GiB or more is refused by both entry points:
+// the CUDA kernels address within a slot's row with 32 bits. Shapes and strides only, as above.
+void widen_slots(TensorView& cache, int64_t num_kv_heads) {
+  cache.shape[2] = num_kv_heads;
+  cache.strides[1] = num_kv_heads * cache.shape[3];
+  cache.strides[0] = cache.shape[1] * cache.strides[1];
+}
+
+TEST(Validation, CacheSlotsOf4GiB) {
+  const Problem p = valid_problem();
+  PagedAttentionArgs a = p.args();
+  widen_slots(a.key_cache, int64_t{1} << 26);  // x 16 dims x 4 bytes = 2^32
+  widen_slots(a.value_cache, int64_t{1} << 26);
+  EXPECT_MESSAGE(error_of(a), "a key_cache slot holds 67108864 KV heads x 16 dims x 4 bytes = 4294967296 bytes: "
+                              "expected at most 2^32 - 1");
+  widen_slots(a.key_cache, (int64_t{1} << 26) - 1);  // 2^32 - 64 bytes: refused later, by the query's heads
+  widen_slots(a.value_cache, (int64_t{1} << 26) - 1);
+  EXPECT_MESSAGE(error_of(a), "query heads (6) must be a multiple of key/value heads (67108863)");
+}
+
 TEST(Validation, OutShapeDiffers) {
   const Problem p = valid_problem();
   PagedAttentionArgs a = p.args();
@@ -319,6 +339,14 @@ TEST(ValidationWriteKv, CacheSlotsBeyondInt32) {
   WriteKvArgs a = w.args();
   a.key_cache.shape[0] = a.value_cache.shape[0] = int64_t{1} << 28;
   EXPECT_MESSAGE(error_of(a), "write_kv: key_cache holds 268435456 blocks x 8 slots = 2147483648: expected at most 2^31 - 1 slots");
+}
+
+TEST(ValidationWriteKv, CacheSlotsOf4GiB) {
+  WriteProblem w;
+  WriteKvArgs a = w.args();
+  widen_slots(a.key_cache, int64_t{1} << 26);
+  widen_slots(a.value_cache, int64_t{1} << 26);
+  EXPECT_MESSAGE(error_of(a), "write_kv: a key_cache slot holds 67108864 KV heads x 16 dims x 4 bytes = 4294967296 bytes");
 }
 
 TEST(ValidationWriteKv, ShapesAndDtypes) {
