@@ -162,8 +162,8 @@ struct PrefillWs {
     // lookup_row, and pass k takes it from lane 2 k + lane / 16 (the warp's rows are 2 warp + 0/1 + 8 k).
     const int lookup_row = 2 * (c / 32) + (lane & 1) + Cfg::kCopyRows * (lane >> 1);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
-    // A cache slot's bytes (Hkv * D * sizeof(T) < 2^32): with unsigned slots each row's address is one widening
-    // multiply-add onto the column's address.
+    // A cache slot's bytes (below 2^32: the shared validation checks): with unsigned slots each row's address is
+    // one widening multiply-add onto the column's address.
     const uint32_t slot_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     uint32_t tiles = 0;  // K/V tiles copied so far: the position in the stage ring
     for (uint32_t count = 0;; ++count) {
