@@ -113,8 +113,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   }
   __syncthreads();
 
-  // Copy addresses: a row's is its KV head's base plus its cache slot (below 2^31: the shared validation
-  // checks num_blocks x block_size) times the row pitch, one widening multiply-add.
+  // Copy addresses: a row's is its KV head's base plus its cache slot (below 2^31) times the row pitch (below
+  // 2^32 bytes), one widening multiply-add; the shared validation checks both bounds.
   const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
   const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head * D * sizeof(T);
   const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head * D * sizeof(T);
