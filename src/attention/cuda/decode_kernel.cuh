@@ -113,8 +113,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   }
   __syncthreads();
 
-  // Copy addresses: a row's is its KV head's base plus its cache slot (below 2^31) times the row pitch (below
-  // 2^32 bytes), one widening multiply-add; the shared validation checks both bounds.
+  // A row's copies start at its KV head's column plus its cache slot times the row pitch (ptx::cp_async_row_16).
   const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
   const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head * D * sizeof(T);
   const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head * D * sizeof(T);
@@ -127,7 +126,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
 
   // The cache slot of token pos, or kNoSlot when it is not read (past t1, or on a bad block): its row is
   // zero-filled instead.
-  constexpr uint32_t kNoSlot = 0xffffffffu;
+  constexpr uint32_t kNoSlot = ptx::kNoCacheSlot;
   auto row_slot = [&](int pos) -> uint32_t {
     const int page = static_cast<int>(ptx::fast_divide(pos, p.block_div.multiplier, p.block_div.shift));
     const int id = pos < t1 ? s_table[page - item.first_page] : -1;
@@ -165,14 +164,9 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
       if (!live(k)) break;
       const int r = row_of(k);
       const int c = kFixedChunk ? tid % Cfg::kChunksPerRow : tid + k * kThreads - r * Cfg::kChunksPerRow;
-      const bool read = cache_slots[k] != kNoSlot;
-      const uint64_t offset = static_cast<uint64_t>(read ? cache_slots[k] : 0) * row_bytes;
       const uint32_t dst = Cfg::offset(r, c) * sizeof(T);
-      // Integer addresses: base + chunk then folds into the widening multiply-add's addend (pointer
-      // arithmetic added it after the product, two more 64-bit adds per copy).
-      const uint64_t k_src = reinterpret_cast<uint64_t>(k_bytes + c * 16), v_src = reinterpret_cast<uint64_t>(v_bytes + c * 16);
-      ptx::cp_async_16(sk + dst, reinterpret_cast<const void*>(k_src + offset), read);
-      ptx::cp_async_16(sv + dst, reinterpret_cast<const void*>(v_src + offset), read);
+      ptx::cp_async_row_16(sk + dst, reinterpret_cast<uint64_t>(k_bytes + c * 16), cache_slots[k], row_bytes);
+      ptx::cp_async_row_16(sv + dst, reinterpret_cast<uint64_t>(v_bytes + c * 16), cache_slots[k], row_bytes);
     }
   };
 

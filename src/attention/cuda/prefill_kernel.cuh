@@ -81,9 +81,9 @@ struct PrefillTile {
         row_limit[2 * mt + hh] = r < rows ? shape.limit(r) : -1;
       }
 
-    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
-    const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
-    const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems;
+    const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
+    const uint64_t k_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems);
+    const uint64_t v_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems);
     // K/V rows of `tile` into its stage (the tile's slots are ready); slot -1 rows are zero-filled.
     const auto issue_tile = [&](int tile) {
       if (!copier) return;
@@ -94,10 +94,9 @@ struct PrefillTile {
         const int r = copy_row + k * Cfg::kCopyRows;
         if (N % Cfg::kCopyRows != 0 && r >= N) break;
         const int slot = slots[r];
-        const long long offset = static_cast<long long>(max(slot, 0)) * row_stride;
         const uint32_t dst = sk + k * Cfg::kCopyRows * Cfg::kRowBytes;
-        ptx::cp_async_16(dst, k_base + offset, slot >= 0);
-        ptx::cp_async_16(dst + Cfg::kKvTileBytes, v_base + offset, slot >= 0);
+        ptx::cp_async_row_16(dst, k_column, static_cast<uint32_t>(slot), row_bytes);  // -1: kNoCacheSlot
+        ptx::cp_async_row_16(dst + Cfg::kKvTileBytes, v_column, static_cast<uint32_t>(slot), row_bytes);
       }
     };
 

@@ -86,9 +86,9 @@ struct PrefillWgmmaTile {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < rows ? shape.limit(my_row + 8 * hh) : -1;
 
-    const long long row_stride = static_cast<long long>(p.num_kv_heads) * D;
-    const T* k_base = static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * 8;
-    const T* v_base = static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * 8;
+    const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
+    const uint64_t k_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * 8);
+    const uint64_t v_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * 8);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
     const auto issue_tile = [&](int tile) {
       const int* slots = keys.slots(tile);
@@ -96,10 +96,9 @@ struct PrefillWgmmaTile {
 #pragma unroll
       for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
         const int slot = slots[copy_row + k * Cfg::kCopyRows];
-        const long long offset = static_cast<long long>(max(slot, 0)) * row_stride;
         const uint32_t dst = sk + k * Cfg::kCopyRows * 128;
-        ptx::cp_async_16(dst, k_base + offset, slot >= 0);
-        ptx::cp_async_16(dst + Cfg::kKvTileBytes, v_base + offset, slot >= 0);
+        ptx::cp_async_row_16(dst, k_column, static_cast<uint32_t>(slot), row_bytes);  // -1: kNoCacheSlot
+        ptx::cp_async_row_16(dst + Cfg::kKvTileBytes, v_column, static_cast<uint32_t>(slot), row_bytes);
       }
     };
 

@@ -162,8 +162,6 @@ struct PrefillWs {
     // lookup_row, and pass k takes it from lane 2 k + lane / 16 (the warp's rows are 2 warp + 0/1 + 8 k).
     const int lookup_row = 2 * (c / 32) + (lane & 1) + Cfg::kCopyRows * (lane >> 1);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
-    // A cache slot's bytes (below 2^32: the shared validation checks): with unsigned slots each row's address is
-    // one widening multiply-add onto the column's address.
     const uint32_t slot_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     uint32_t tiles = 0;  // K/V tiles copied so far: the position in the stage ring
     for (uint32_t count = 0;; ++count) {
@@ -206,8 +204,7 @@ struct PrefillWs {
 #pragma unroll
         for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
           const int row_slot = __shfl_sync(0xffffffffu, slot, 2 * k + lane / 16);
-          const uint64_t row = src + static_cast<uint64_t>(static_cast<uint32_t>(max(row_slot, 0))) * slot_bytes;
-          ptx::cp_async_16(dst + k * Cfg::kCopyRows * 128, reinterpret_cast<const void*>(row), row_slot >= 0);
+          ptx::cp_async_row_16(dst + k * Cfg::kCopyRows * 128, src, static_cast<uint32_t>(row_slot), slot_bytes);
         }
         mbarrier::arrive_when_copied(full_barrier<kValue>(position));
       };

@@ -1,4 +1,4 @@
-// Thin wrappers over the PTX the decode kernels use: cp.async (16-byte global->shared copies that can
+// Thin wrappers over the PTX the CUDA kernels use: cp.async (16-byte global->shared copies that can
 // zero-fill instead of reading), ldmatrix, mma.sync m16n8k16 and programmatic dependent launch.
 #pragma once
 
@@ -22,6 +22,17 @@ __device__ inline void cp_async_16(uint32_t dst_address, const void* src, bool r
       : "memory");
 }
 __device__ inline void cp_async_16(void* dst, const void* src, bool read) { cp_async_16(smem_address(dst), src, read); }
+// A cache row that is not read (a key past the sequence, or of a bad block id): slot -1 as unsigned.
+constexpr uint32_t kNoCacheSlot = 0xffffffffu;
+// Copies 16 bytes of cache row `slot` (K or V: a token's slot of num_kv_heads x head_dim elements) from
+// `column`, the address of those bytes in row 0; zero-fills for kNoCacheSlot. Slots below 2^31 and rows below
+// 2^32 bytes (the shared validation checks both) make the address one widening multiply-add (IMAD.WIDE.U32)
+// instead of a signed 64-bit product and a pointer scale.
+__device__ inline void cp_async_row_16(uint32_t dst_address, uint64_t column, uint32_t slot, uint32_t row_bytes) {
+  const bool read = slot != kNoCacheSlot;
+  const uint64_t row = column + static_cast<uint64_t>(read ? slot : 0u) * row_bytes;
+  cp_async_16(dst_address, reinterpret_cast<const void*>(row), read);
+}
 // Copies 4 bytes (through L1: small metadata such as block-table entries).
 __device__ inline void cp_async_4(uint32_t dst_address, const void* src) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst_address), "l"(src) : "memory");
