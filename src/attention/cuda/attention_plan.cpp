@@ -2,6 +2,7 @@
 // allocation-free and graph-capturable.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "attention/cuda/attention_plan_impl.h"
 #include "attention/cuda/scoped_device.h"
@@ -116,6 +117,7 @@ void AttentionPlan::update(std::span<const int32_t> context_lens, int64_t block_
   p.num_items = static_cast<int64_t>(plan.items.size());
   p.num_split_seqs = std::count_if(plan.partial_count.begin(), plan.partial_count.end(), [](int32_t n) { return n > 1; });
   p.chunk_pages = plan.chunk_pages;
+  p.total_context = std::accumulate(context_lens.begin(), context_lens.end(), int64_t{0});
   const bool regular = std::all_of(context_lens.begin(), context_lens.end(), [&](int32_t len) {
     return (len + block_size - 1) / block_size == (context_lens[0] + block_size - 1) / block_size;
   });

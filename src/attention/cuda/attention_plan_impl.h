@@ -35,6 +35,7 @@ struct AttentionPlan::Impl {
   int64_t block_size = 0;
   int64_t num_items = 0;
   int64_t num_split_seqs = 0;
+  int64_t total_context = 0;  // the sum of context_lens (the varlen launch picks its prefill kernel by the mean)
   int32_t chunk_pages = 0;
   // > 0 when every sequence has the same pages: the kernels then derive each item from its index (as for
   // calls without a plan) and skip loading the work list.

@@ -1,7 +1,9 @@
 #include "attention/cuda/prefill.h"
 
+#include <algorithm>
 #include <limits>
 
+#include "attention/cuda/attention_plan_impl.h"
 #include "core/check.h"
 #include "core/cuda_check.h"
 
@@ -23,7 +25,9 @@ void launch_varlen_prefill(const PrefillLauncher& launcher, const PagedAttention
   PrefillParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
   p.causal = a.causal;
-  p.num_seqs = static_cast<int32_t>(s.num_seqs);
+  // A plan (checked by the caller to be of this call's sequences) brings the host copy of their lengths.
+  const int64_t mean_context = a.plan != nullptr ? a.plan->impl().total_context / std::max<int64_t>(s.num_seqs, 1) : 0;
+  p.long_units = prefill_units_are_long(s.num_tokens, s.num_seqs, mean_context);
 
   // Scratch: items | num_items | next_unit.
   const size_t items_bytes = static_cast<size_t>(capacity) * sizeof(PrefillWorkItem);

@@ -85,13 +85,10 @@ void launch_prefill(const PrefillParams& params, int64_t max_units, cudaStream_t
     int device = 0;
     PA_CUDA_CHECK(cudaGetDevice(&device));
     if (wgmma_prefill_available<T>(device)) {
-      // Long rows: the warp-specialized kernel (N = 128, one CTA per SM); short ones: prefill_wgmma_kernel
-      // (N = 64, two CTAs per SM, whose more CTAs in flight hide each short unit's start). On an H200 (bf16,
-      // Hq 32 Hkv 8, causal, block 16; bench/results/cuda_h200.md, run 18) the warp-specialized kernel took
-      // 1024, 1152 and 367 us at 1 x 8192, 4 x 4096 and 16 x 1024, N = 64 1379, 1392 and 421; at 64 x 256 188
-      // against N = 64's 177. The cut is the call's mean query rows per sequence (decode rows count too).
+      // Long units: the warp-specialized kernel (N = 128, one CTA per SM); short ones: prefill_wgmma_kernel
+      // (N = 64, two CTAs per SM). prefill_units_are_long says which and why.
       int choice = wgmma_prefill_forced();
-      if (choice < 0) choice = params.num_tokens >= 1024LL * std::max(params.num_seqs, 1) ? 2 : 1;
+      if (choice < 0) choice = params.long_units ? 2 : 1;
       if (choice == 1) {
         using W = PrefillWgmmaConfig<T>;
         launch_resident<prefill_wgmma_kernel<T>, W::kThreads, W::kSmemBytes>(params, max_units, stream, pdl);

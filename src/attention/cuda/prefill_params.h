@@ -49,8 +49,21 @@ struct PrefillTilesParams {
 
 struct PrefillParams : PagedParams {
   bool causal;
-  int32_t num_seqs;  // of the call (the launcher picks a kernel by the mean query length)
+  bool long_units;  // prefill_units_are_long(...): the launcher's choice of sm_90a kernel
   PrefillWorkList work;
 };
+
+// Whether a call's prefill units (a tile of packed rows x one KV head) see enough keys for the warp-specialized
+// sm_90a kernel (key tiles of 128, one CTA per SM) rather than the N = 64 one (two CTAs per SM, whose extra
+// CTAs in flight hide the start of short units). The host knows the mean query rows per sequence (num_tokens /
+// num_seqs; decode rows count too) and, when the call has a plan, its sequences' mean context (0 without).
+// Either at 1024 or more picks the long-unit kernel: prompts of 1024 tokens and more, and chunks on a long
+// cache, whose units see most of it. On an H200 (bf16, Hq 32 Hkv 8, block 16; bench/results/cuda_h200.md,
+// run 56), warp-specialized against N = 64 in us: 1 x 8192 1041 / 1325, 4 x 4096 1100 / 1351, 16 x 1024
+// 346 / 409, 64 x 256 181 / 174; two chunks of 512 on contexts of 2048 (the mixed batch's prefill part) 70 / 89.
+constexpr bool prefill_units_are_long(int64_t num_tokens, int64_t num_seqs, int64_t mean_context) {
+  constexpr int64_t kLong = 1024;
+  return num_tokens >= kLong * (num_seqs > 0 ? num_seqs : 1) || mean_context >= kLong;
+}
 
 }  // namespace pagedattn::cuda
