@@ -61,6 +61,8 @@ struct PrefillParams : PagedParams {
 // cache, whose units see most of it. On an H200 (bf16, Hq 32 Hkv 8, block 16; bench/results/cuda_h200.md,
 // run 56), warp-specialized against N = 64 in us: 1 x 8192 1041 / 1325, 4 x 4096 1100 / 1351, 16 x 1024
 // 346 / 409, 64 x 256 181 / 174; two chunks of 512 on contexts of 2048 (the mixed batch's prefill part) 70 / 89.
+// The mean context counts decode rows too: a step of long decodes and short fresh prompts also takes the
+// long-unit kernel, at the 64 x 256 cost of about 4% on its prompts' part.
 constexpr bool prefill_units_are_long(int64_t num_tokens, int64_t num_seqs, int64_t mean_context) {
   constexpr int64_t kLong = 1024;
   return num_tokens >= kLong * (num_seqs > 0 ? num_seqs : 1) || mean_context >= kLong;
