@@ -162,7 +162,7 @@ struct PrefillWs {
     // lookup_row, and pass k takes it from lane 2 k + lane / 16 (the warp's rows are 2 warp + 0/1 + 8 k).
     const int lookup_row = 2 * (c / 32) + (lane & 1) + Cfg::kCopyRows * (lane >> 1);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
-    const uint32_t slot_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
+    const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     uint32_t tiles = 0;  // K/V tiles copied so far: the position in the stage ring
     for (uint32_t count = 0;; ++count) {
       const PrefillUnit unit = next_unit(count, c == 0, num_items);
@@ -204,7 +204,7 @@ struct PrefillWs {
 #pragma unroll
         for (int k = 0; k < N / Cfg::kCopyRows; ++k) {
           const int row_slot = __shfl_sync(0xffffffffu, slot, 2 * k + lane / 16);
-          ptx::cp_async_row_16(dst + k * Cfg::kCopyRows * 128, src, static_cast<uint32_t>(row_slot), slot_bytes);
+          ptx::cp_async_row_16(dst + k * Cfg::kCopyRows * 128, src, static_cast<uint32_t>(row_slot), row_bytes);
         }
         mbarrier::arrive_when_copied(full_barrier<kValue>(position));
       };
