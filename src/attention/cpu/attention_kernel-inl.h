@@ -273,36 +273,69 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT q, size_t q_stride, const Ro
 #endif
 }
 
+// Scores live in the log2 domain (log2(e) is folded into the query scale with the softmax scale), so a
+// weight is 2^(s - m).
+constexpr float kLog2e = 1.4426950408889634f;
+
 // How far a score may rise above a vector's reference max before the reference moves: weights up to
-// e^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
+// 2^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
 constexpr float kRescaleSlack = 8.0f;
 
-// Online-softmax update of one query vector with the scores of a tile whose first `visible` lanes it may
-// see. m is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums of weights
-// (reduced once at the end), w receives exp(s - m) (0 on masked lanes). When m moves, the vector's output
-// o (o_floats, aligned) is rescaled here, so the V pass never has to (m rarely moves: see kRescaleSlack).
-// A vector that sees nothing of the tile keeps its state.
-HWY_INLINE void SoftmaxUpdate(VF s, size_t visible, float& m, float* HWY_RESTRICT l_lanes, float* HWY_RESTRICT w,
-                              float* HWY_RESTRICT o, size_t o_floats) {
+// 2^x for x <= kRescaleSlack; x < -126 (masked lanes: -inf) gives 0. x = n + f with n an integer and
+// |f| <= 1/2: 2^f by a degree-6 polynomial (relative error 8e-8 in f32, a near-minimax fit), 2^n built in
+// the exponent bits. Adding 1.5 * 2^23 + 127 rounds x to an integer n in the low bits of the sum's
+// mantissa, already biased: shifted up by 23 they are 2^n's bits (n = -127 gives 0). About half the
+// operations of a general exp (no range checks, no split power for large n, no float-to-int conversion).
+HWY_INLINE VF Exp2Weights(VF x) {
   const DF df;
-  if (visible == 0) {
-    hn::Store(hn::Zero(df), df, w);
-    return;
-  }
-  if (visible < kLanes) s = hn::IfThenElse(hn::FirstN(df, visible), s, hn::Set(df, kNegInf));
-  VF sums = hn::Load(df, l_lanes);
-  if (!hn::AllFalse(df, hn::Gt(s, hn::Set(df, m + kRescaleSlack)))) {  // always on the first tile (m = -inf)
-    const float m_new = std::max(m, hn::GetLane(hn::MaxOfLanes(df, s)));
-    if (m != kNegInf) {  // before the first visible tile the sums and the output are still zero
-      const VF alpha = hn::Set(df, std::exp(m - m_new));
-      sums = hn::Mul(sums, alpha);
-      for (size_t i = 0; i < o_floats; i += kLanes) hn::Store(hn::Mul(hn::Load(df, o + i), alpha), df, o + i);
+  const hn::RebindToSigned<DF> di;
+  const VF kShifter = hn::Set(df, 12582912.0f + 127.0f);  // 1.5 * 2^23 + the exponent bias
+  x = hn::Max(hn::Set(df, -127.0f), x);  // x86 returns the second operand when one is NaN: a NaN score stays NaN
+  const VF biased = hn::Add(x, kShifter);
+  const VF f = hn::Sub(x, hn::Sub(biased, kShifter));
+  VF poly = hn::Set(df, 1.534579933e-4f);
+  poly = hn::MulAdd(poly, f, hn::Set(df, 1.339992741e-3f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 9.618489072e-3f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 5.550328642e-2f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 2.402264625e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 6.931471825e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 1.0f));
+  return hn::Mul(poly, hn::BitCast(df, hn::ShiftLeft<23>(hn::BitCast(di, biased))));
+}
+
+// Online-softmax update of kB query vectors with the scores of a tile; vector b may see the first
+// visible[b] lanes. m[b] is a reference max (within kRescaleSlack of the true one), l_lanes the per-lane sums
+// of weights (reduced once at the end), w receives 2^(s - m) (0 on masked lanes); vector b's state sits at
+// l_lanes / w + b * kLanes and o + b * o_floats. When m moves, the vector's output is rescaled here, so the
+// V pass never has to (m rarely moves: see kRescaleSlack). A vector that sees nothing of the tile keeps its
+// state. The kB weight computations are independent chains written side by side, so that they overlap.
+template <size_t kB>
+HWY_INLINE void SoftmaxUpdate(VF (&s)[kB], const int32_t* visible, float* m, float* HWY_RESTRICT l_lanes,
+                              float* HWY_RESTRICT w, float* HWY_RESTRICT o, size_t o_floats) {
+  const DF df;
+  VF shifted[kB];
+  for (size_t b = 0; b < kB; ++b) {
+    const size_t seen = static_cast<size_t>(visible[b]);
+    if (seen < kLanes) s[b] = hn::IfThenElse(hn::FirstN(df, seen), s[b], hn::Set(df, kNegInf));
+    if (seen != 0 && !hn::AllFalse(df, hn::Gt(s[b], hn::Set(df, m[b] + kRescaleSlack)))) {  // first tile: m = -inf
+      const float m_new = std::max(m[b], hn::GetLane(hn::MaxOfLanes(df, s[b])));
+      if (m[b] != kNegInf) {  // before the first visible tile the sums and the output are still zero
+        const VF alpha = hn::Set(df, std::exp2(m[b] - m_new));
+        hn::Store(hn::Mul(hn::Load(df, l_lanes + b * kLanes), alpha), df, l_lanes + b * kLanes);
+        float* ob = o + b * o_floats;
+        for (size_t i = 0; i < o_floats; i += kLanes) hn::Store(hn::Mul(hn::Load(df, ob + i), alpha), df, ob + i);
+      }
+      m[b] = m_new;
     }
-    m = m_new;
+    // seen = 0: every lane is -inf (the weights come out 0 and the sums stay), even while m is still -inf.
+    shifted[b] = hn::Sub(s[b], hn::Set(df, m[b] == kNegInf ? 0.0f : m[b]));
   }
-  const VF weights = hn::Exp(df, hn::Sub(s, hn::Set(df, m)));  // masked lanes: exp(-inf) = 0
-  hn::Store(hn::Add(sums, weights), df, l_lanes);
-  hn::Store(weights, df, w);
+  VF weights[kB];
+  for (size_t b = 0; b < kB; ++b) weights[b] = Exp2Weights(shifted[b]);
+  for (size_t b = 0; b < kB; ++b) {
+    hn::Store(hn::Add(hn::Load(df, l_lanes + b * kLanes), weights[b]), df, l_lanes + b * kLanes);
+    hn::Store(weights[b], df, w + b * kLanes);
+  }
 }
 
 // Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
@@ -547,7 +580,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
 
   for (int64_t r = 0; r < R; ++r) {
     const T* src = element_ptr<const T>(p.query, p.query_strides, vector_index(p, it, r));
-    ConvertRow<true>(src, D, p.scale, q + r * Dp, Dp);  // the scale folded into q
+    ConvertRow<true>(src, D, p.scale * kLog2e, q + r * Dp, Dp);  // the scale (log2 domain) folded into q
     std::fill(o + r * Dp, o + (r + 1) * Dp, 0.0f);
     m[r] = kNegInf;
     std::fill(l_lanes + r * kLanes, l_lanes + (r + 1) * kLanes, 0.0f);
@@ -610,9 +643,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
           constexpr size_t kB = decltype(block)::value;
           VF s[kB];
           ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, row_sums, s, step);
-          for (size_t b = 0; b < kB; ++b)
-            SoftmaxUpdate(s[b], static_cast<size_t>(visible_count[r + b]), m[r + b], l_lanes + (r + b) * kLanes,
-                          w + (r + b) * kLanes, o + (r + b) * Dp, Dp);
+          SoftmaxUpdate(s, visible_count + r, m + r, l_lanes + r * kLanes, w + r * kLanes, o + r * Dp, Dp);
         };
         ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
         auto vpass = [&](auto block, int64_t r, size_t count) {
@@ -685,7 +716,7 @@ void RunItem(const KernelParams& p, const WorkItem& it, float* partials) {
   }
 }
 
-// Log-sum-exp merge: out = sum_i e^(m_i - M) o_i / sum_i e^(m_i - M) l_i with M = max_i m_i.
+// Log-sum-exp merge (log2 domain): out = sum_i 2^(m_i - M) o_i / sum_i 2^(m_i - M) l_i with M = max_i m_i.
 template <class T>
 void MergeT(const KernelParams& p, const SplitGroup& g, const float* partials) {
   const WorkItem shape{.seq = g.seq, .head_begin = g.head_begin, .head_end = g.head_end, .row_begin = g.row_begin,
@@ -701,7 +732,7 @@ void MergeT(const KernelParams& p, const SplitGroup& g, const float* partials) {
       const float* part = partials + g.first_partial + i * g.slot_floats;
       const float m_i = part[R * D + r];
       if (m_i == kNegInf) continue;  // this split saw nothing of this row (causal)
-      const float weight = std::exp(m_i - max_m);
+      const float weight = std::exp2(m_i - max_m);
       denom += weight * part[R * D + R + r];
       AxpyRow(weight, part + r * D, static_cast<size_t>(D), acc);
     }
