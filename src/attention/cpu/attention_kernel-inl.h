@@ -631,47 +631,45 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
     }
     prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
 
-    for (int64_t h = 0; h < heads; ++h) {
-      const int64_t r_begin = h * per_head, r_end = r_begin + per_head;
+    for (int64_t h = 0; h < heads; ++h)
       for (int64_t j = 0; j < rows; ++j)
-        std::fill_n(visible_count + r_begin + j * group, group, static_cast<int32_t>(row_visible[j]));
+        std::fill_n(visible_count + h * per_head + j * group, group, static_cast<int32_t>(row_visible[j]));
 
-      // Scores and the online-softmax update, then the V accumulation, kR vectors per pass over the tile.
-      auto passes = [&](const auto* const* k_rows, const auto* const* v_rows) {
-        const auto step = [&] { prefetch.step(); };
-        auto kpass = [&](auto block, int64_t r, size_t) {
+    // f(rows) with the tile's rows of head h in `cache` (the first `count` read; lanes past the tile point at
+    // its first row: scored, then masked, never accumulated), staged into `tile` on the runtime head-dim path.
+    auto with_rows = [&](const T* cache, int64_t h, size_t count, float* tile, auto&& f) {
+      if constexpr (kStaged) {
+        stage(cache, tokens, count, h, tile);
+        const float* rows_of_tile[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) rows_of_tile[i] = tile + (i < n ? i : 0) * Dp;
+        f(rows_of_tile);
+      } else {
+        const T* rows_of_tile[kLanes];
+        for (size_t i = 0; i < kLanes; ++i) rows_of_tile[i] = cache + tokens[i < n ? i : 0] + h * p.head_dim;
+        f(rows_of_tile);
+      }
+    };
+    const auto step = [&] { prefetch.step(); };
+    // Scores and the online-softmax update of every head, then the V accumulations, kR vectors per pass over
+    // the tile: the softmax of one head (a chain of dependent operations its V pass waits for) overlaps the
+    // K pass of the next.
+    for (int64_t h = 0; h < heads; ++h) {
+      with_rows(key_cache, h, n, k_tile, [&](const auto* const* k_rows) {
+        ForEachBlock<kR>(h * per_head, (h + 1) * per_head, visible_count, [&](auto block, int64_t r, size_t) {
           constexpr size_t kB = decltype(block)::value;
           VF s[kB];
           ScoreTile<kB, kChunks>(q + r * Dp, Dp, k_rows, chunks, row_sums, s, step);
           SoftmaxUpdate(s, visible_count + r, m + r, l_lanes + r * kLanes, w + r * kLanes, o + r * Dp, Dp);
-        };
-        ForEachBlock<kR>(r_begin, r_end, visible_count, kpass);
-        auto vpass = [&](auto block, int64_t r, size_t count) {
+        });
+      });
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      with_rows(value_cache, h, v_count, v_tile, [&](const auto* const* v_rows) {
+        ForEachBlock<kR>(h * per_head, (h + 1) * per_head, visible_count, [&](auto block, int64_t r, size_t count) {
           constexpr size_t kB = decltype(block)::value;
           AccumulateV<kB, kChunks>(o + r * Dp, Dp, w + r * kLanes, v_rows, count, chunks, step);
-        };
-        ForEachBlock<kR>(r_begin, r_end, visible_count, vpass);
-      };
-      // Lanes past the tile point at its first row: scored, then masked, never accumulated.
-      if constexpr (kStaged) {
-        stage(key_cache, tokens, n, h, k_tile);
-        stage(value_cache, tokens, v_count, h, v_tile);
-        const float* k_rows[kLanes];
-        const float* v_rows[kLanes];
-        for (size_t i = 0; i < kLanes; ++i) {
-          k_rows[i] = k_tile + (i < n ? i : 0) * Dp;
-          v_rows[i] = v_tile + (i < n ? i : 0) * Dp;
-        }
-        passes(k_rows, v_rows);
-      } else {
-        const T* k_rows[kLanes];
-        const T* v_rows[kLanes];
-        for (size_t i = 0; i < kLanes; ++i) {
-          k_rows[i] = key_cache + tokens[i < n ? i : 0] + h * p.head_dim;
-          v_rows[i] = value_cache + tokens[i < n ? i : 0] + h * p.head_dim;
-        }
-        passes(k_rows, v_rows);
-      }
+        });
+      });
     }
     prefetch.finish();
   }
