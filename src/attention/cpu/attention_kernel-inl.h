@@ -411,21 +411,30 @@ constexpr size_t VPartChunks() {
   constexpr size_t kFit = kAccumulatorRegisters / kR / 2 * 2, kWidest = kFit < 2 ? 2 : kFit;
   return kWidest < kChunks ? kWidest : kChunks;
 }
-// Parts AccumulateV walks the head dim in (each part one call of `step`).
+// AccumulateV calls `step` before every second part: a step per part (12 per block with the K pass's 4 on
+// AVX2 at D = 128) cost more in the prefetch cursor's bookkeeping than the shorter bursts won (Zen 1, bf16
+// decode B=16: 6% slower than a step per two parts; one per four was slower again).
+constexpr size_t kVPartsPerStep = 2;
+// Steps of AccumulateV (calls of `step`).
 template <size_t kR, size_t kChunks>
 constexpr size_t VSteps() {
-  return kChunks != 0 ? (kChunks + VPartChunks<kR, kChunks>() - 1) / VPartChunks<kR, kChunks>() : 1;
+  if constexpr (kChunks == 0) {
+    return 1;
+  } else {
+    constexpr size_t kParts = (kChunks + VPartChunks<kR, kChunks>() - 1) / VPartChunks<kR, kChunks>();
+    return (kParts + kVPartsPerStep - 1) / kVPartsPerStep;
+  }
 }
 
 // o_j += sum_{i < count} w_j[i] * rows[i] (count >= 1) for the kR vectors o_j = o + j * o_stride with
 // weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
 // walked in parts of VPartChunks chunks so that kR x kPart accumulators fit in registers; each V vector is
-// loaded (and converted) once for all kR vectors. step() runs before each part (VSteps in all).
+// loaded (and converted) once for all kR vectors. step() runs before every kVPartsPerStep-th part (VSteps in all).
 template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0, class Step>
 HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
                             const RowT* const* rows, size_t count, size_t chunks, Step&& step) {
   const DF df;
-  step();
+  if constexpr (kChunks == 0 || kFirst / VPartChunks<kR, kChunks>() % kVPartsPerStep == 0) step();
   if constexpr (kChunks != 0) {
     constexpr size_t kPart = VPartChunks<kR, kChunks>();
     constexpr size_t kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
@@ -628,7 +637,7 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   // Steps of a tile that issue a share of the next tile's prefetches: per head and block of kR vectors, the
-  // row groups of its K pass and the parts of its V pass. A step of a few dozen lines, not a pass's worth
+  // row groups of its K pass and every second part of its V pass. A step of a few lines, not a pass's worth
   // (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the loads of the
   // computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16
   // 6.5 -> 7.9 G multiply-adds/s per core, bench_kernel_compute --context 8192).
