@@ -5,7 +5,8 @@
 // lanes positions. Per tile and KV head, four query vectors at a time (GQA group members, rows of a
 // prefill tile) share every K and V vector loaded and converted to f32; the N scores of a query vector
 // come out of one ConcatEven/ConcatOdd reduction tree (no per-score horizontal sum) and feed an online
-// softmax; the V rows are accumulated into f32 outputs held in registers. The next tile's lines are
+// softmax in the log2 domain; once every head's scores are in, the V rows are accumulated into f32 outputs
+// held in registers. The next tile's lines are
 // prefetched into L2 while this one is computed. Positions at or past the item's visible range are never
 // touched, so no NaN from an unused cache slot can reach the output.
 // Bound: memory for f32 decode (each K/V byte read once); FMA throughput for bf16/f16 decode (the same
