@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   __syncthreads();
 
   // A row's copies start at its KV head's column plus its cache slot times the row pitch (ptx::cp_async_row_16).
-  const uint32_t row_bytes = p.cache_row_bytes;
+  const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
   const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head * D * sizeof(T);
   const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head * D * sizeof(T);
   const uint32_t smem_base = ptx::smem_address(smem);

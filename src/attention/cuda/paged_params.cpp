@@ -34,7 +34,6 @@ PagedParams paged_params(const PagedAttentionArgs& a, const AttentionShape& s, i
   p.max_blocks_per_seq = to_i32(s.max_blocks_per_seq);
   p.max_context_len = to_i32(s.max_blocks_per_seq * s.block_size);
   p.block_div = make_fast_divisor(static_cast<uint32_t>(s.block_size));
-  p.cache_row_bytes = static_cast<uint32_t>(s.num_kv_heads * s.head_dim * static_cast<int64_t>(dtype_size(a.key_cache.dtype)));
   p.scale_log2 = s.scale * 1.4426950408889634f;
   p.error = device_error_record(device);
   return p;

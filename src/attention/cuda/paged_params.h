@@ -45,9 +45,6 @@ struct PagedParams {
   int32_t num_tokens, num_q_heads, num_kv_heads, group_size;
   int32_t num_blocks, block_size, max_blocks_per_seq, max_context_len;
   FastDivisor block_div;
-  // Bytes from one token's row of the cache to the next (every KV head of it: num_kv_heads * head_dim
-  // elements); a row starts at its cache slot times this (ptx::cp_async_row_16).
-  uint32_t cache_row_bytes;
   float scale_log2;  // softmax scale * log2(e): scores live in the exp2 domain
   DeviceErrorRecord* error;
 };

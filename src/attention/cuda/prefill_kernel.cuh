@@ -81,7 +81,7 @@ struct PrefillTile {
         row_limit[2 * mt + hh] = r < rows ? shape.limit(r) : -1;
       }
 
-    const uint32_t row_bytes = p.cache_row_bytes;
+    const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     const uint64_t k_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * Cfg::kChunkElems);
     const uint64_t v_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * Cfg::kChunkElems);
     // K/V rows of `tile` into its stage (the tile's slots are ready); slot -1 rows are zero-filled.

@@ -86,7 +86,7 @@ struct PrefillWgmmaTile {
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) row_limit[hh] = my_row + 8 * hh < rows ? shape.limit(my_row + 8 * hh) : -1;
 
-    const uint32_t row_bytes = p.cache_row_bytes;
+    const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
     const uint64_t k_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.key_cache) + kv_head * D + copy_col * 8);
     const uint64_t v_column = reinterpret_cast<uint64_t>(static_cast<const T*>(p.value_cache) + kv_head * D + copy_col * 8);
     const uint32_t kv_dst = wgmma::swizzled_offset(N, copy_row, copy_col);
