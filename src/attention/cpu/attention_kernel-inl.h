@@ -6,9 +6,9 @@
 // prefill tile) share every K and V vector loaded and converted to f32; the N scores of a query vector
 // come out of one ConcatEven/ConcatOdd reduction tree (no per-score horizontal sum) and feed an online
 // softmax in the log2 domain; once every head's scores are in, the V rows are accumulated into f32 outputs
-// held in registers. The next tile's lines are
-// prefetched into L2 while this one is computed. Positions at or past the item's visible range are never
-// touched, so no NaN from an unused cache slot can reach the output.
+// held in registers. The next tile's lines are prefetched into L2 while this one is computed. Positions at
+// or past the item's visible range are never touched, so no NaN from an unused cache slot can reach the
+// output.
 // Bound: memory for f32 decode (each K/V byte read once); FMA throughput for bf16/f16 decode (the same
 // work over half the bytes) and for prefill tiles.
 
@@ -306,7 +306,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 // 2^8 are harmless in f32, and most tiles then need no max reduction, no scalar exp and no rescale.
 constexpr float kRescaleSlack = 8.0f;
 
-// 2^x for x <= kRescaleSlack; x < -126 (masked lanes: -inf) gives 0. x = n + f with n an integer and
+// 2^x for x <= kRescaleSlack; x <= -126.5 (masked lanes: -inf) gives 0. x = n + f with n an integer and
 // |f| <= 1/2: 2^f by a degree-6 polynomial (relative error 8e-8 in f32, a near-minimax fit), 2^n built in
 // the exponent bits. Adding 1.5 * 2^23 + 127 rounds x to an integer n in the low bits of the sum's
 // mantissa, already biased: shifted up by 23 they are 2^n's bits (n = -127 gives 0). About half the
