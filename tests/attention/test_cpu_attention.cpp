@@ -185,4 +185,28 @@ TEST(CpuAttentionLayout, LargeScoresStayFinite) {
   omp_set_num_threads(saved);
 }
 
+// A NaN in a key that the query sees makes that KV head's query heads NaN, as in the reference (the softmax's
+// exponential must not clamp it to a zero weight); the other group's heads are unaffected.
+TEST(CpuAttentionLayout, NaNInAVisibleKeyReachesItsGroup) {
+  const ProblemSpec spec{.context_lens = {40}, .num_q_heads = 8, .num_kv_heads = 2, .head_dim = 128};
+  Problem p = make_problem(spec);
+  const int64_t pos = 19, bs = spec.block_size, D = spec.head_dim, Hkv = spec.num_kv_heads;
+  const int64_t block = p.block_tables.data_as<int32_t>()[pos / bs];
+  p.key_cache.data_as<float>()[((block * bs + pos % bs) * Hkv + 0) * D + 5] = std::numeric_limits<float>::quiet_NaN();
+  const PagedAttentionArgs a = p.args();
+  const std::vector<double> ref = reference::paged_attention_f64(a);
+  paged_attention(a);
+  const float* out = p.out.data_as<float>();
+  const Tolerance tol = tolerance_for(DType::f32);
+  for (int64_t h = 0; h < spec.num_q_heads; ++h)
+    for (int64_t d = 0; d < D; ++d) {
+      const double got = out[h * D + d], want = ref[static_cast<size_t>(h * D + d)];
+      if (h < 4) {
+        ASSERT_TRUE(std::isnan(got) && std::isnan(want)) << "head " << h << " dim " << d << ": " << got;
+      } else {
+        ASSERT_LE(std::abs(got - want), tol.atol + tol.rtol * std::abs(want)) << "head " << h << " dim " << d;
+      }
+    }
+}
+
 }  // namespace
