@@ -1,7 +1,8 @@
 // bench_kernel_compute (CPU): the compute side of the decode kernel alone. One thread, one sequence whose
 // K/V (a few MB) stay in the last-level cache, so DRAM plays no part: the time per (position, KV head)
 // against the multiply-adds it needs (2 x group x D: scores and values) says how close the inner loops
-// come to the core's FMA peak. bench_decode measures the same kernel against memory.
+// come to the core's FMA peak, measured first in the same run (fma_peak.h). bench_decode measures the same
+// kernel against memory.
 // Each figure is the fastest of many batches of calls: a shared machine only ever makes a batch slower.
 //
 //   bench_kernel_compute [--context N] [--batches N] [--dtype f32|bf16|f16|all]
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "common/paged_problem.h"
+#include "fma_peak.h"
 #include "pagedattn/attention.h"
 
 using namespace pagedattn;
@@ -57,12 +59,15 @@ int main(int argc, char** argv) {
   }
   if (context < 1 || batches < 1) return usage();
   omp_set_num_threads(1);
+  const double peak = bench::fma_peak_multiply_adds_per_second();
 
   constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kCallsPerBatch = 20;
   std::printf("bench_kernel_compute: 1 thread, B=1 ctx=%d Hq=%lld Hkv=%lld D=%lld, fastest of %d batches of %lld calls\n\n",
               context, static_cast<long long>(kQHeads), static_cast<long long>(kKvHeads),
               static_cast<long long>(kHeadDim), batches, static_cast<long long>(kCallsPerBatch));
-  std::printf("| dtype | K/V MB | us per call | ns per (position, KV head) | G multiply-adds/s |\n|---|---|---|---|---|\n");
+  std::printf("FMA peak of this core: %.1f G f32 multiply-adds/s\n\n", peak / 1e9);
+  std::printf("| dtype | K/V MB | us per call | ns per (position, KV head) | G multiply-adds/s | %% of FMA peak |\n"
+              "|---|---|---|---|---|---|\n");
   for (DType dtype : dtypes) {
     ProblemSpec spec;
     spec.context_lens = {context};
@@ -83,8 +88,8 @@ int main(int argc, char** argv) {
     const double pairs = static_cast<double>(context) * kKvHeads;
     const double madds = 2.0 * context * kQHeads * kHeadDim;  // q.k and p.v for every query head
     const double kv_mb = 2.0 * pairs * kHeadDim * static_cast<double>(dtype_size(dtype)) / 1e6;
-    std::printf("| %s | %.1f | %.1f | %.1f | %.2f |\n", std::string(dtype_name(dtype)).c_str(), kv_mb, best * 1e6, best * 1e9 / pairs,
-                madds / best / 1e9);
+    std::printf("| %s | %.1f | %.1f | %.1f | %.2f | %.0f%% |\n", std::string(dtype_name(dtype)).c_str(), kv_mb, best * 1e6,
+                best * 1e9 / pairs, madds / best / 1e9, 100.0 * madds / best / peak);
   }
   return 0;
 }
