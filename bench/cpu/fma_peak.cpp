@@ -5,9 +5,8 @@
 #include <chrono>
 #include <cstdint>
 
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3)
-#endif
+#include "core/simd_targets.h"  // before any Highway header
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "fma_peak.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep

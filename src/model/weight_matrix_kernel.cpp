@@ -4,9 +4,7 @@
 // against the rows of x, 4 x 2 (or 4 x 1) vector accumulators per pass over k.
 #include <cstring>
 
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3)
-#endif
+#include "core/simd_targets.h"  // before any Highway header
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "model/weight_matrix_kernel.cpp"

@@ -3,11 +3,7 @@
 #include <memory>
 #include <new>
 
-// Fixed-width targets only: the kernel sizes its position tile and reduction tree at compile time. SSSE3
-// is left out (SSE4 and the scalar fallback cover such old machines) to keep the build of this file short.
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128 | HWY_RVV | HWY_SSSE3)
-#endif
+#include "core/simd_targets.h"  // before any Highway header
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/cpu/attention_kernel.cpp"
