@@ -131,32 +131,62 @@ class ReadBandwidthProbe {
   uint64_t sink_ = 0;
 };
 
+// The blocks of a problem's tables as the gather and the paged read walk them: block (b, i) of sequence b.
+class TableWalk {
+ public:
+  struct Block {
+    int64_t first = 0;        // first position it holds
+    size_t rows = 0;          // live positions in it (0: past the sequence's length)
+    size_t offset = 0;        // byte offset of its first row in a cache
+    size_t next_offset = 0;   // the same for the sequence's next block (its own at the sequence's end)
+  };
+
+  explicit TableWalk(const Problem& p)
+      : num_seqs(p.spec.num_seqs()),
+        cols(p.block_tables.size(1)),
+        row_bytes(static_cast<size_t>(p.spec.num_kv_heads * p.spec.head_dim) * dtype_size(p.spec.dtype)),
+        bs_(p.spec.block_size),
+        table_(p.block_tables.data_as<int32_t>()),
+        lens_(p.spec.context_lens.data()) {}
+
+  Block at(int64_t b, int64_t i) const {
+    const int64_t len = lens_[b], first = i * bs_;
+    if (first >= len) return {};
+    const int32_t next = first + bs_ < len ? table_[b * cols + i + 1] : table_[b * cols + i];
+    return {first, static_cast<size_t>(std::min(bs_, len - first)), offset(table_[b * cols + i]), offset(next)};
+  }
+
+  const int64_t num_seqs, cols;
+  const size_t row_bytes;
+
+ private:
+  size_t offset(int32_t block) const { return static_cast<size_t>(int64_t{block} * bs_) * row_bytes; }
+  const int64_t bs_;
+  const int32_t* table_;
+  const int32_t* lens_;
+};
+
 // Seconds for one read of every live K and V block of `a` (the paged read), all threads: each block's lines
 // summed while the same lines of the sequence's next block are prefetched into L2, as the kernel does. The
 // sum keeps the loads alive.
 double time_paged_read(const Problem& p, const PagedAttentionArgs& a, uint64_t& sink) {
-  const ProblemSpec& s = p.spec;
-  const int64_t bs = s.block_size, cols = p.block_tables.size(1), B = s.num_seqs();
-  const size_t row_words = static_cast<size_t>(s.num_kv_heads * s.head_dim) * dtype_size(s.dtype) / sizeof(uint64_t);
-  const int32_t* table = p.block_tables.data_as<int32_t>();
-  const auto* keys = static_cast<const uint64_t*>(a.key_cache.data);
-  const auto* values = static_cast<const uint64_t*>(a.value_cache.data);
+  const TableWalk walk(p);
+  const auto* keys = static_cast<const char*>(a.key_cache.data);
+  const auto* values = static_cast<const char*>(a.value_cache.data);
   uint64_t sum = 0;
   const auto t0 = Clock::now();
 #pragma omp parallel for collapse(2) schedule(static) reduction(+ : sum)
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t i = 0; i < cols; ++i) {
-      const int64_t len = s.context_lens[static_cast<size_t>(b)], first = i * bs;
-      if (first >= len) continue;
-      const size_t words = static_cast<size_t>(std::min(bs, len - first)) * row_words;
-      const size_t start = static_cast<size_t>(table[b * cols + i] * bs) * row_words;
-      const int32_t next_id = (i + 1) * bs < len ? table[b * cols + i + 1] : table[b * cols + i];
-      const size_t next = static_cast<size_t>(next_id * bs) * row_words;
+  for (int64_t b = 0; b < walk.num_seqs; ++b) {
+    for (int64_t i = 0; i < walk.cols; ++i) {
+      const TableWalk::Block blk = walk.at(b, i);
+      const auto* k = reinterpret_cast<const uint64_t*>(keys + blk.offset);
+      const auto* v = reinterpret_cast<const uint64_t*>(values + blk.offset);
+      const size_t words = blk.rows * walk.row_bytes / sizeof(uint64_t);
       constexpr size_t kLineWords = 64 / sizeof(uint64_t);
       for (size_t w = 0; w < words; w += kLineWords) {
-        __builtin_prefetch(keys + next + w, 0, 2);
-        __builtin_prefetch(values + next + w, 0, 2);
-        for (size_t k = w; k < std::min(words, w + kLineWords); ++k) sum += keys[start + k] + values[start + k];
+        __builtin_prefetch(keys + blk.next_offset + w * sizeof(uint64_t), 0, 2);
+        __builtin_prefetch(values + blk.next_offset + w * sizeof(uint64_t), 0, 2);
+        for (size_t j = w; j < std::min(words, w + kLineWords); ++j) sum += k[j] + v[j];
       }
     }
   }
@@ -190,23 +220,17 @@ struct DenseCopy {
 
   // Gathers the pages (one memcpy per live block and tensor, all threads).
   void gather(const Problem& p, const PagedAttentionArgs& paged) {
-    const ProblemSpec& s = p.spec;
-    const int64_t bs = s.block_size, cols = p.block_tables.size(1), B = s.num_seqs();
-    const size_t row_bytes = static_cast<size_t>(s.num_kv_heads * s.head_dim) * dtype_size(s.dtype);
+    const TableWalk walk(p);
     const int64_t dense_rows = key.size(1);
-    const int32_t* table = p.block_tables.data_as<int32_t>();
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t i = 0; i < cols; ++i) {
-        const int64_t len = s.context_lens[static_cast<size_t>(b)], first = i * bs;
-        if (first >= len) continue;
-        const size_t rows = static_cast<size_t>(std::min(bs, len - first));
-        const size_t src = static_cast<size_t>(table[b * cols + i] * bs) * row_bytes;
-        const size_t dst = static_cast<size_t>(b * dense_rows + first) * row_bytes;
-        std::memcpy(static_cast<char*>(key.data) + dst, static_cast<const char*>(paged.key_cache.data) + src,
-                    rows * row_bytes);
-        std::memcpy(static_cast<char*>(value.data) + dst, static_cast<const char*>(paged.value_cache.data) + src,
-                    rows * row_bytes);
+    for (int64_t b = 0; b < walk.num_seqs; ++b) {
+      for (int64_t i = 0; i < walk.cols; ++i) {
+        const TableWalk::Block blk = walk.at(b, i);
+        const size_t dst = static_cast<size_t>(b * dense_rows + blk.first) * walk.row_bytes;
+        std::memcpy(static_cast<char*>(key.data) + dst, static_cast<const char*>(paged.key_cache.data) + blk.offset,
+                    blk.rows * walk.row_bytes);
+        std::memcpy(static_cast<char*>(value.data) + dst,
+                    static_cast<const char*>(paged.value_cache.data) + blk.offset, blk.rows * walk.row_bytes);
       }
     }
   }
