@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
 
@@ -363,12 +364,36 @@ HWY_INLINE void SoftmaxUpdate(VF (&s)[kB], const int32_t* visible, float* m, flo
   }
 }
 
+// Chunks of the head dim one AccumulateV part takes: the widest part (whole chunk pairs, at least one) whose
+// kR x kPart accumulators fit the register budget (a spill inside the loop over the tile's rows would cost a
+// load and a store per FMA).
+template <size_t kR, size_t kChunks>
+constexpr size_t VPartChunks() {
+  constexpr size_t kFit = kAccumulatorRegisters / kR / 2 * 2, kWidest = kFit < 2 ? 2 : kFit;
+  return kWidest < kChunks ? kWidest : kChunks;
+}
+// Rows of the V pass between two steps, counted through its parts (a part walks all the tile's rows): as many
+// multiply-adds as one row group of the K pass, where ScoreTile steps, so that the next tile's prefetches go out
+// at one even rate through both passes; rounded down to a power of two. On AVX-512 at D = 128 and a group of 4
+// that is a step every 8 rows (the V pass had one step per two parts before, and the K pass issued four fifths
+// of the prefetches in bursts of ~50 lines: bench_decode on Zen 5, A/B within each repeat, 4-5% slower for f32,
+// 9-19% for bf16); on AVX2 it is a step every two parts, as Zen 1 measured best (a step per part: 6% slower).
+template <size_t kR, size_t kChunks>
+constexpr size_t VRowsPerStep() {
+  constexpr size_t kStepFmas = ScoreRows<kR>() * kR * kChunks, kRowFmas = kR * VPartChunks<kR, kChunks>();
+  size_t rows = 1;
+  while (rows * 2 * kRowFmas <= kStepFmas) rows *= 2;
+  return rows;
+}
+
 // Chunks [kFirst, kFirst + kCount) of AccumulateV: kFirst is even, so the part holds whole chunk pairs
-// plus, when it ends the head dim and kChunks is odd, the single last chunk.
-template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT>
+// plus, when it ends the head dim and kChunks is odd, the single last chunk. step() runs before the rows that
+// VRowsPerStep picks.
+template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT, class Step>
 HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
-                                const RowT* const* rows, size_t count) {
+                                const RowT* const* rows, size_t count, Step&& step) {
   const DF df;
+  constexpr size_t kFirstRow = kFirst / VPartChunks<kR, kChunks>() * kLanes, kRowsPerStep = VRowsPerStep<kR, kChunks>();
   constexpr size_t kPairs = (kFirst + kCount <= kChunks / 2 * 2 ? kCount : kCount - 1) / 2;
   constexpr bool kLast = kFirst + 2 * kPairs < kFirst + kCount;  // the odd last chunk of the head dim
   // The part of the output rows stays in registers while the tile's V rows stream past.
@@ -382,6 +407,7 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
   // compute side then ran 8-10% slower, bench_kernel_compute).
   size_t i = 0;
   do {
+    if ((kFirstRow + i) % kRowsPerStep == 0) step();
     VF wi[kR];
     for (size_t j = 0; j < kR; ++j) wi[j] = hn::Set(df, w[j * kLanes + i]);
     HWY_UNROLL(8)
@@ -404,43 +430,32 @@ HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const fl
   }
 }
 
-// Chunks of the head dim one AccumulateV part takes: the widest part (whole chunk pairs, at least one) whose
-// kR x kPart accumulators fit the register budget (a spill inside the loop over the tile's rows would cost a
-// load and a store per FMA).
-template <size_t kR, size_t kChunks>
-constexpr size_t VPartChunks() {
-  constexpr size_t kFit = kAccumulatorRegisters / kR / 2 * 2, kWidest = kFit < 2 ? 2 : kFit;
-  return kWidest < kChunks ? kWidest : kChunks;
-}
-// AccumulateV calls `step` before every second part: a step per part (12 per block with the K pass's 4 on
-// AVX2 at D = 128) cost more in the prefetch cursor's bookkeeping than the shorter bursts won (Zen 1, bf16
-// decode B=16: 6% slower than a step per two parts; one per four was slower again).
-constexpr size_t kVPartsPerStep = 2;
-// Steps of AccumulateV (calls of `step`).
+// Steps of AccumulateV (calls of `step`) over a whole tile.
 template <size_t kR, size_t kChunks>
 constexpr size_t VSteps() {
   if constexpr (kChunks == 0) {
     return 1;
   } else {
     constexpr size_t kParts = (kChunks + VPartChunks<kR, kChunks>() - 1) / VPartChunks<kR, kChunks>();
-    return (kParts + kVPartsPerStep - 1) / kVPartsPerStep;
+    return (kParts * kLanes + VRowsPerStep<kR, kChunks>() - 1) / VRowsPerStep<kR, kChunks>();
   }
 }
 
 // o_j += sum_{i < count} w_j[i] * rows[i] (count >= 1) for the kR vectors o_j = o + j * o_stride with
 // weights w_j = w + j * kLanes; o aligned, `chunks` vectors long; rows as for DotPartial. The head dim is
 // walked in parts of VPartChunks chunks so that kR x kPart accumulators fit in registers; each V vector is
-// loaded (and converted) once for all kR vectors. step() runs before every kVPartsPerStep-th part (VSteps in all).
+// loaded (and converted) once for all kR vectors. step() runs VSteps times over a whole tile (fewer when count
+// is short of it: the caller's finish() issues the rest).
 template <size_t kR, size_t kChunks, class RowT, size_t kFirst = 0, class Step>
 HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
                             const RowT* const* rows, size_t count, size_t chunks, Step&& step) {
   const DF df;
-  if constexpr (kChunks == 0 || kFirst / VPartChunks<kR, kChunks>() % kVPartsPerStep == 0) step();
+  if constexpr (kChunks == 0) step();
   if constexpr (kChunks != 0) {
     constexpr size_t kPart = VPartChunks<kR, kChunks>();
     constexpr size_t kCount = kChunks - kFirst < kPart ? kChunks - kFirst : kPart;
     static_assert(kPart % 2 == 0 || kPart >= kChunks, "parts start on chunk pairs");
-    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, w, rows, count);
+    AccumulateVPart<kR, kFirst, kCount, kChunks>(o, o_stride, w, rows, count, step);
     if constexpr (kFirst + kCount < kChunks)
       AccumulateV<kR, kChunks, RowT, kFirst + kCount>(o, o_stride, w, rows, count, chunks, step);
   } else {
@@ -575,6 +590,35 @@ HWY_INLINE void ForEachBlock(int64_t begin, int64_t end, const int32_t* visible,
   }
 }
 
+// The order in which the passes walk the rows of a tile that every query row sees whole: lane i holds row
+// TileRow(i). In token order each load of a pass steps through the tile's rows at one stride (a token's size in
+// the cache); the core's stride prefetcher learns it and runs on past the page's last row into other blocks'
+// memory, which nobody reads (Zen 5, bench_decode, A/B within each repeat: the rows scrambled, 14-20% faster on
+// every reference shape). In these orders no load sees two equal strides in a row, whether the pass steps through
+// the rows one, two, four or eight at a time (ScoreRows), so there is nothing to learn. The software prefetch
+// brings the tile into L2 in any order, and attention does not depend on the order of its keys.
+constexpr uint8_t kRowOrder16[16] = {0, 13, 9, 4, 8, 6, 1, 12, 7, 11, 5, 2, 14, 3, 10, 15};
+constexpr uint8_t kRowOrder8[8] = {0, 5, 3, 7, 4, 2, 6, 1};
+template <size_t kN>
+constexpr bool HasNoRepeatedStride(const uint8_t (&order)[kN]) {
+  bool seen[kN] = {};
+  for (size_t i = 0; i < kN; ++i) {
+    if (order[i] >= kN || seen[order[i]]) return false;  // a permutation
+    seen[order[i]] = true;
+  }
+  for (size_t by = 1; by < kN; by *= 2)
+    for (size_t first = 0; first < by; ++first)
+      for (size_t i = first; i + 2 * by < kN; i += by)
+        if (order[i + by] - order[i] == order[i + 2 * by] - order[i + by]) return false;
+  return true;
+}
+static_assert(HasNoRepeatedStride(kRowOrder16) && HasNoRepeatedStride(kRowOrder8));
+HWY_INLINE size_t TileRow(size_t lane) {
+  if constexpr (kLanes == 16) return kRowOrder16[lane];
+  else if constexpr (kLanes == 8) return kRowOrder8[lane];
+  else return lane;  // 4 lanes or fewer: no row order of 4 without a repeated stride at one step
+}
+
 // One work item; T is the storage type, kChunks the padded head dim in vectors (0 = runtime).
 template <class T, size_t kChunks>
 void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
@@ -632,13 +676,14 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   };
   // Converts head h of the tile's first `count` tokens into an f32 tile [N][Dp] that stays in L1 while
   // the head's query vectors pass over it (the lines come from L2, prefetched during the previous tile).
-  auto stage = [&](const T* cache, const int64_t* toks, size_t count, int64_t h, float* tile) {
-    for (size_t i = 0; i < count; ++i) ConvertRow<false>(cache + toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
+  auto stage = [&](const T* cache, const int64_t* lane_toks, size_t count, int64_t h, float* tile) {
+    for (size_t i = 0; i < count; ++i)
+      ConvertRow<false>(cache + lane_toks[i] + h * p.head_dim, D, 1.0f, tile + i * Dp, Dp);
   };
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   // Steps of a tile that issue a share of the next tile's prefetches: per head and block of kR vectors, the
-  // row groups of its K pass and every second part of its V pass. A step of a few lines, not a pass's worth
+  // row groups of its K pass and as many points of its V pass (VRowsPerStep). A step of a few lines, not a pass's worth
   // (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the loads of the
   // computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16
   // 6.5 -> 7.9 G multiply-adds/s per core, bench_kernel_compute --context 8192).
@@ -658,28 +703,34 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
 
     // How much of the tile each row sees (causal rows of a prefill tile see less); V rows past the
     // furthest one are never read.
-    size_t v_count = 0;
+    size_t v_count = 0, least_visible = n;
     for (int64_t j = 0; j < rows; ++j) {
       row_visible[j] = std::clamp<int64_t>(seq.limit(p, it.row_begin + j) - t0 + 1, 0, static_cast<int64_t>(n));
       v_count = std::max(v_count, static_cast<size_t>(row_visible[j]));
+      least_visible = std::min(least_visible, static_cast<size_t>(row_visible[j]));
     }
+    // The cache offset of each lane's row: in TileRow order when every row sees the whole tile (the masks then
+    // mask nothing), else in order, lanes past the tile pointing at its first row.
+    const bool scrambled = least_visible == kLanes;
+    int64_t lane_tokens[kLanes];
+    for (size_t i = 0; i < kLanes; ++i) lane_tokens[i] = tokens[scrambled ? TileRow(i) : i < n ? i : 0];
     prefetch.reset(key_cache, value_cache, next_tokens, next_n, token_lines, steps_per_tile);
 
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t j = 0; j < rows; ++j)
         std::fill_n(visible_count + h * per_head + j * group, group, static_cast<int32_t>(row_visible[j]));
 
-    // f(rows) with the tile's rows of head h in `cache` (the first `count` read; lanes past the tile point at
+    // f(rows) with the lanes' rows of head h in `cache` (the first `count` read; lanes past the tile point at
     // its first row: scored, then masked, never accumulated), staged into `tile` on the runtime head-dim path.
     auto with_rows = [&](const T* cache, int64_t h, size_t count, float* tile, auto&& f) {
       if constexpr (kStaged) {
-        stage(cache, tokens, count, h, tile);
+        stage(cache, lane_tokens, count, h, tile);
         const float* rows_of_tile[kLanes];
         for (size_t i = 0; i < kLanes; ++i) rows_of_tile[i] = tile + (i < n ? i : 0) * Dp;
         f(rows_of_tile);
       } else {
         const T* rows_of_tile[kLanes];
-        for (size_t i = 0; i < kLanes; ++i) rows_of_tile[i] = cache + tokens[i < n ? i : 0] + h * p.head_dim;
+        for (size_t i = 0; i < kLanes; ++i) rows_of_tile[i] = cache + lane_tokens[i] + h * p.head_dim;
         f(rows_of_tile);
       }
     };
