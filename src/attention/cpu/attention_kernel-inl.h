@@ -6,9 +6,10 @@
 // prefill tile) share every K and V vector loaded and converted to f32; the N scores of a query vector
 // come out of one ConcatEven/ConcatOdd reduction tree (no per-score horizontal sum) and feed an online
 // softmax in the log2 domain; once every head's scores are in, the V rows are accumulated into f32 outputs
-// held in registers. The next tile's lines are prefetched into L2 while this one is computed. Positions at
-// or past the item's visible range are never touched, so no NaN from an unused cache slot can reach the
-// output.
+// held in registers. The next tile's lines are prefetched into L2 while this one is computed, in small steps
+// through both passes; a tile that every query row sees whole is walked in a scrambled row order (TileRow) that
+// keeps the hardware stride prefetcher from running past the page. Positions at or past the item's visible
+// range are never touched, so no NaN from an unused cache slot can reach the output.
 // Bound: memory for f32 decode (each K/V byte read once); FMA throughput for bf16/f16 decode (the same
 // work over half the bytes) and for prefill tiles.
 
@@ -377,7 +378,9 @@ constexpr size_t VPartChunks() {
 // at one even rate through both passes; rounded down to a power of two. On AVX-512 at D = 128 and a group of 4
 // that is a step every 8 rows (the V pass had one step per two parts before, and the K pass issued four fifths
 // of the prefetches in bursts of ~50 lines: bench_decode on Zen 5, A/B within each repeat, 4-5% slower for f32,
-// 9-19% for bf16); on AVX2 it is a step every two parts, as Zen 1 measured best (a step per part: 6% slower).
+// 9-19% for bf16). On AVX2 at D = 128 and a group of 4 it is a step every two parts, as before (Zen 1 measured a
+// step per part 6% slower there); a group of 3 at D = 64, or of 1 at D = 128, steps once per part (not measured
+// on the AVX2 machines).
 template <size_t kR, size_t kChunks>
 constexpr size_t VRowsPerStep() {
   constexpr size_t kStepFmas = ScoreRows<kR>() * kR * kChunks, kRowFmas = kR * VPartChunks<kR, kChunks>();
@@ -593,7 +596,7 @@ HWY_INLINE void ForEachBlock(int64_t begin, int64_t end, const int32_t* visible,
 // The order in which the passes walk the rows of a tile that every query row sees whole: lane i holds row
 // TileRow(i). In token order each load of a pass steps through the tile's rows at one stride (a token's size in
 // the cache); the core's stride prefetcher learns it and runs on past the page's last row into other blocks'
-// memory, which nobody reads (Zen 5, bench_decode, A/B within each repeat: the rows scrambled, 14-20% faster on
+// memory, which nobody reads (Zen 5, bench_decode, A/B within each repeat: the rows scrambled, 12-20% faster on
 // every reference shape). In these orders no load sees two equal strides in a row, whether the pass steps through
 // the rows one, two, four or eight at a time (ScoreRows), so there is nothing to learn. The software prefetch
 // brings the tile into L2 in any order, and attention does not depend on the order of its keys.
