@@ -396,7 +396,8 @@ template <size_t kR, size_t kFirst, size_t kCount, size_t kChunks, class RowT, c
 HWY_INLINE void AccumulateVPart(float* HWY_RESTRICT o, size_t o_stride, const float* HWY_RESTRICT w,
                                 const RowT* const* rows, size_t count, Step&& step) {
   const DF df;
-  constexpr size_t kFirstRow = kFirst / VPartChunks<kR, kChunks>() * kLanes, kRowsPerStep = VRowsPerStep<kR, kChunks>();
+  constexpr size_t kFirstRow = kFirst / VPartChunks<kR, kChunks>() * kLanes;  // rows of the parts before this one
+  constexpr size_t kRowsPerStep = VRowsPerStep<kR, kChunks>();
   constexpr size_t kPairs = (kFirst + kCount <= kChunks / 2 * 2 ? kCount : kCount - 1) / 2;
   constexpr bool kLast = kFirst + 2 * kPairs < kFirst + kCount;  // the odd last chunk of the head dim
   // The part of the output rows stays in registers while the tile's V rows stream past.
@@ -619,7 +620,7 @@ static_assert(HasNoRepeatedStride(kRowOrder16) && HasNoRepeatedStride(kRowOrder8
 HWY_INLINE size_t TileRow(size_t lane) {
   if constexpr (kLanes == 16) return kRowOrder16[lane];
   else if constexpr (kLanes == 8) return kRowOrder8[lane];
-  else return lane;  // 4 lanes or fewer: no row order of 4 without a repeated stride at one step
+  else return lane;  // 128-bit targets and the scalar one: in order (not measured there)
 }
 
 // One work item; T is the storage type, kChunks the padded head dim in vectors (0 = runtime).
@@ -686,10 +687,10 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
   // Steps of a tile that issue a share of the next tile's prefetches: per head and block of kR vectors, the
-  // row groups of its K pass and as many points of its V pass (VRowsPerStep). A step of a few lines, not a pass's worth
-  // (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the loads of the
-  // computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16
-  // 6.5 -> 7.9 G multiply-adds/s per core, bench_kernel_compute --context 8192).
+  // row groups of its K pass and the rows of its V pass that VRowsPerStep picks. A step of a few lines, not a
+  // pass's worth (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the loads of
+  // the computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16 6.5 -> 7.9 G multiply-adds/s per
+  // core, bench_kernel_compute --context 8192).
   const size_t steps_per_tile = static_cast<size_t>(heads) * static_cast<size_t>((per_head + kR - 1) / kR) *
                                 (ScoreSteps<kR, kChunks>() + VSteps<kR, kChunks>());
   PrefetchCursor prefetch;
