@@ -478,6 +478,23 @@ HWY_INLINE void AccumulateV(float* HWY_RESTRICT o, size_t o_stride, const float*
   }
 }
 
+// Prefetch steps of one tile per KV head: ForEachBlock cuts a head's per_head query vectors into blocks of kR
+// and one block of the rest (a GQA group of 3 is one block of 3), and each block's passes step ScoreSteps +
+// VSteps times. Counting blocks of kR instead gave the cursor too few steps for groups of 1 to 3, so that it
+// issued everything in the first part of the tile (a group of 3 at D = 64: in the K passes) or left half for
+// finish() (a group of 1).
+template <size_t kB, size_t kChunks>
+constexpr size_t BlockSteps() {
+  return ScoreSteps<kB, kChunks>() + VSteps<kB, kChunks>();
+}
+template <size_t kR, size_t kChunks>
+size_t HeadSteps(int64_t per_head) {
+  static_assert(kR == 1 || kR == 4, "blocks of kR, then one block of the rest (ForEachBlock)");
+  constexpr size_t kRest[4] = {0, BlockSteps<1, kChunks>(), BlockSteps<2, kChunks>(), BlockSteps<3, kChunks>()};
+  const size_t n = static_cast<size_t>(per_head);
+  return n / kR * BlockSteps<kR, kChunks>() + kRest[n % kR];
+}
+
 // The sequence-level facts an item needs.
 struct SeqView {
   int64_t context = 0;
@@ -686,13 +703,12 @@ void RunItemT(const KernelParams& p, const WorkItem& it, float* partials) {
   };
   // The item's heads of one token are contiguous (NHD): heads * D elements at token_offset(pos).
   const size_t token_lines = (static_cast<size_t>(heads) * D * sizeof(T) + 63) / 64;
-  // Steps of a tile that issue a share of the next tile's prefetches: per head and block of kR vectors, the
-  // row groups of its K pass and the rows of its V pass that VRowsPerStep picks. A step of a few lines, not a
-  // pass's worth (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the loads of
-  // the computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16 6.5 -> 7.9 G multiply-adds/s per
-  // core, bench_kernel_compute --context 8192).
-  const size_t steps_per_tile = static_cast<size_t>(heads) * static_cast<size_t>((per_head + kR - 1) / kR) *
-                                (ScoreSteps<kR, kChunks>() + VSteps<kR, kChunks>());
+  // Steps of a tile that issue a share of the next tile's prefetches: per head and block of vectors, the row
+  // groups of its K pass and the rows of its V pass that VRowsPerStep picks (HeadSteps). A step of a few lines,
+  // not a pass's worth (64-128 lines at D = 128): a longer burst fills the core's miss buffers and stalls the
+  // loads of the computation behind it (Zen 1, K/V from memory: f32 5.0 -> 7.2, bf16 6.5 -> 7.9 G multiply-adds/s
+  // per core, bench_kernel_compute --context 8192).
+  const size_t steps_per_tile = static_cast<size_t>(heads) * HeadSteps<kR, kChunks>(per_head);
   PrefetchCursor prefetch;
 
   int64_t tokens[kLanes] = {}, next_tokens[kLanes] = {};
