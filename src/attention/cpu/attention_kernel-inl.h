@@ -1,5 +1,7 @@
-// Per-instruction-set SIMD code of the CPU attention kernel; attention_kernel.cpp includes it once per
-// Highway target (foreach_target.h) and dispatches at run time.
+// Per-instruction-set SIMD code of the CPU attention kernel, included once per Highway target (foreach_target.h)
+// by two translation units that dispatch at run time: attention_kernel.cpp for 16-bit storage (f16, bf16) and the
+// merge (namespace storage16), attention_kernel_f32.cpp for f32 storage (storage32, PAGEDATTN_CPU_KERNEL_F32).
+// They differ only on AVX-512 targets, where f32 runs on 8 lanes (DF).
 //
 // Decomposition: one work item = (sequence, KV heads, query rows, KV range), walked in tiles of N = f32
 // lanes positions. Per tile and KV head, four query vectors at a time (GQA group members, rows of a
@@ -33,11 +35,26 @@
 
 #include "attention/cpu/attention_kernel.h"
 
+#ifdef PAGEDATTN_CPU_KERNEL_F32
+#define PAGEDATTN_CPU_KERNEL_NS storage32
+#else
+#define PAGEDATTN_CPU_KERNEL_NS storage16
+#endif
+
 HWY_BEFORE_NAMESPACE();
-namespace pagedattn::cpu::HWY_NAMESPACE {
+namespace pagedattn::cpu::PAGEDATTN_CPU_KERNEL_NS::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+#if defined(PAGEDATTN_CPU_KERNEL_F32) && HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// f32 on AVX-512 takes 256-bit vectors, so tiles of 8 positions. From memory that reads faster: on Zen 5, one
+// thread 2103-2118 against 3110-3325 µs per call (bench_kernel_compute --context 8192), two threads 0.82-0.95 of
+// the time on every bench_decode shape, though 33% slower with K/V in cache (ctx 512: 102 against 75-78 µs).
+// Why the 16-lane pass reads slower is not known (no PMU counters there); bf16 and f16 keep 16 lanes, which are
+// faster for them where the group is 3 or 8 (8 lanes: 1.3-1.6x slower).
+using DF = hn::CappedTag<float, 8>;
+#else
 using DF = hn::ScalableTag<float>;
+#endif
 using VF = hn::Vec<DF>;
 // Fixed-width targets only (attention_kernel.cpp disables SVE/RVV): the tile and the reduction tree
 // are sized at compile time.
@@ -811,12 +828,12 @@ void RunItemTyped(const KernelParams& p, const WorkItem& it, float* partials) {
   }
 }
 
+#ifdef PAGEDATTN_CPU_KERNEL_F32
+void RunItem(const KernelParams& p, const WorkItem& it, float* partials) { RunItemTyped<float>(p, it, partials); }
+#else
 void RunItem(const KernelParams& p, const WorkItem& it, float* partials) {
-  switch (p.dtype) {
-    case DType::f16: return RunItemTyped<f16>(p, it, partials);
-    case DType::bf16: return RunItemTyped<bf16>(p, it, partials);
-    default: return RunItemTyped<float>(p, it, partials);
-  }
+  if (p.dtype == DType::f16) return RunItemTyped<f16>(p, it, partials);
+  return RunItemTyped<bf16>(p, it, partials);
 }
 
 // Log-sum-exp merge (log2 domain): out = sum_i 2^(m_i - M) o_i / sum_i 2^(m_i - M) l_i with M = max_i m_i.
@@ -850,8 +867,9 @@ void MergeSplitGroup(const KernelParams& p, const SplitGroup& g, const float* pa
     default: return MergeT<float>(p, g, partials);
   }
 }
+#endif  // PAGEDATTN_CPU_KERNEL_F32
 
-}  // namespace pagedattn::cpu::HWY_NAMESPACE
+}  // namespace pagedattn::cpu::PAGEDATTN_CPU_KERNEL_NS::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #endif  // include guard toggled per target

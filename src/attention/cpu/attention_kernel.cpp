@@ -1,4 +1,5 @@
-// Compiles attention_kernel-inl.h once per Highway target and dispatches to the best one at run time.
+// Compiles attention_kernel-inl.h once per Highway target for 16-bit storage and the merge, and dispatches to the
+// best target at run time; f32 items go to attention_kernel_f32.cpp.
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -14,16 +15,20 @@
 
 #if HWY_ONCE
 namespace pagedattn::cpu {
+namespace storage16 {
 
 HWY_EXPORT(RunItem);
 HWY_EXPORT(MergeSplitGroup);
 
+}  // namespace storage16
+
 void run_work_item(const KernelParams& params, const WorkItem& item, float* partials) {
-  HWY_DYNAMIC_DISPATCH(RunItem)(params, item, partials);
+  if (params.dtype == DType::f32) return detail::run_work_item_f32(params, item, partials);
+  HWY_DYNAMIC_DISPATCH(storage16::RunItem)(params, item, partials);
 }
 
 void merge_split_group(const KernelParams& params, const SplitGroup& group, const float* partials) {
-  HWY_DYNAMIC_DISPATCH(MergeSplitGroup)(params, group, partials);
+  HWY_DYNAMIC_DISPATCH(storage16::MergeSplitGroup)(params, group, partials);
 }
 
 namespace detail {

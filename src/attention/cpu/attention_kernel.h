@@ -39,6 +39,9 @@ void run_work_item(const KernelParams& params, const WorkItem& item, float* part
 void merge_split_group(const KernelParams& params, const SplitGroup& group, const float* partials);
 
 namespace detail {
+// run_work_item for f32 storage (attention_kernel_f32.cpp).
+void run_work_item_f32(const KernelParams& params, const WorkItem& item, float* partials);
+
 // A 64-byte aligned buffer of at least `bytes`, owned by the calling thread and reused by its next call.
 void* thread_scratch(size_t bytes);
 }  // namespace detail
