@@ -47,10 +47,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 #if defined(PAGEDATTN_CPU_KERNEL_F32) && HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 // f32 on AVX-512 takes 256-bit vectors, so tiles of 8 positions. From memory that reads faster: on Zen 5, one
-// thread 2103-2118 against 3110-3325 µs per call (bench_kernel_compute --context 8192), two threads 0.82-0.95 of
-// the time on every bench_decode shape, though 33% slower with K/V in cache (ctx 512: 102 against 75-78 µs).
-// Why the 16-lane pass reads slower is not known (no PMU counters there); bf16 and f16 keep 16 lanes, which are
-// faster for them where the group is 3 or 8 (8 lanes: 1.3-1.6x slower).
+// thread 1974-1984 against 3110-3325 µs per call (bench_kernel_compute --context 8192), two threads 0.82-0.98 of
+// the time on every bench_decode shape, though 33% slower with K/V in cache (ctx 512: 100-104 against 75-78 µs;
+// decode reads from memory). Why the 16-lane pass reads slower is not known (no PMU counters there); bf16 and f16
+// keep 16 lanes, which are faster for them where the group is 3 or 8 (8 lanes: 1.3-1.6x slower).
 using DF = hn::CappedTag<float, 8>;
 #else
 using DF = hn::ScalableTag<float>;
