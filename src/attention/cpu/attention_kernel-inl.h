@@ -831,6 +831,7 @@ void RunItemTyped(const KernelParams& p, const WorkItem& it, float* partials) {
 #ifdef PAGEDATTN_CPU_KERNEL_F32
 void RunItem(const KernelParams& p, const WorkItem& it, float* partials) { RunItemTyped<float>(p, it, partials); }
 #else
+// f32 items never come here: run_work_item sends them to attention_kernel_f32.cpp.
 void RunItem(const KernelParams& p, const WorkItem& it, float* partials) {
   if (p.dtype == DType::f16) return RunItemTyped<f16>(p, it, partials);
   return RunItemTyped<bf16>(p, it, partials);
