@@ -22,13 +22,17 @@ HWY_EXPORT(MergeSplitGroup);
 
 }  // namespace storage16
 
+// HWY_DYNAMIC_DISPATCH takes an unqualified name: its table's, or with one static target (HWY_COMPILE_ONLY_STATIC)
+// HWY_NAMESPACE::name, which must resolve inside storage16.
 void run_work_item(const KernelParams& params, const WorkItem& item, float* partials) {
   if (params.dtype == DType::f32) return detail::run_work_item_f32(params, item, partials);
-  HWY_DYNAMIC_DISPATCH(storage16::RunItem)(params, item, partials);
+  using namespace storage16;
+  HWY_DYNAMIC_DISPATCH(RunItem)(params, item, partials);
 }
 
 void merge_split_group(const KernelParams& params, const SplitGroup& group, const float* partials) {
-  HWY_DYNAMIC_DISPATCH(storage16::MergeSplitGroup)(params, group, partials);
+  using namespace storage16;
+  HWY_DYNAMIC_DISPATCH(MergeSplitGroup)(params, group, partials);
 }
 
 namespace detail {

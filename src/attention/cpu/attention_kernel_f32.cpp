@@ -19,7 +19,8 @@ HWY_EXPORT(RunItem);
 }  // namespace storage32
 
 void detail::run_work_item_f32(const KernelParams& params, const WorkItem& item, float* partials) {
-  HWY_DYNAMIC_DISPATCH(storage32::RunItem)(params, item, partials);
+  using namespace storage32;  // an unqualified name for HWY_DYNAMIC_DISPATCH, as in attention_kernel.cpp
+  HWY_DYNAMIC_DISPATCH(RunItem)(params, item, partials);
 }
 
 }  // namespace pagedattn::cpu
