@@ -4,7 +4,7 @@
 // in steps), with no computation, under different prefetch schemes; % of a streaming-read probe measured in the
 // same repeat, medians and quartiles over the repeats. A lab for the access pattern, not part of the build:
 //   g++ -O2 -march=native -fopenmp -std=c++20 cpu_access_pattern.cpp -o access && chrt -f 10 ./access 21 c
-// (the second argument picks a set of schemes: a, b or c). Needs AVX-512.
+// (the second argument picks a set of schemes: a, b, c or d). Needs AVX-512.
 #include <omp.h>
 #include <sys/mman.h>
 #include <immintrin.h>
@@ -47,7 +47,10 @@ struct Scheme {
   bool prefetch = true;
   bool paged = false;    // the yardstick: tiles read whole, K and V line by line, next tile prefetched 1:1
   bool paged_k_then_v = false;
-  bool paged_kernel_pf = false;  // sequential demand, but the kernel's prefetch steps (32 lines per 64 demand lines)
+  bool paged_kernel_pf = false;
+  bool k_groups_outer = false;
+  bool kv_by_head = false;
+  bool loads256 = false;  // each line as two 256-bit loads  // K(h0), K(h1), V(h0), K(h2), V(h1), ...  // K pass: for each 4-row group, all heads (rows read through in order)  // sequential demand, but the kernel's prefetch steps (32 lines per 64 demand lines)
 };
 
 static inline const char* tok(const char* base, int b, int t) { return base + ((size_t)table[b][t / BS] * BS + t % BS) * ROW; }
@@ -85,8 +88,14 @@ double run(const Scheme& s) {
         }
       };
       auto step = [&] { if (s.per_step) issue(s.per_step); };
+      __m256 acc256 = _mm256_setzero_ps();
       auto load = [&](const char* p) {
-        acc = _mm512_add_ps(acc, _mm512_load_ps((const float*)p));
+        if (s.loads256) {
+          acc256 = _mm256_add_ps(acc256, _mm256_load_ps((const float*)p));
+          acc256 = _mm256_add_ps(acc256, _mm256_load_ps((const float*)(p + 32)));
+        } else {
+          acc = _mm512_add_ps(acc, _mm512_load_ps((const float*)p));
+        }
         if (!s.per_step) issue(s.per_line);
       };
       if (s.paged && s.paged_k_then_v) {
@@ -118,6 +127,43 @@ double run(const Scheme& s) {
       }
       int row[16];
       for (int i = 0; i < T; ++i) row[i] = s.scrambled ? order[i] : i;
+      if (s.kv_by_head) {
+        auto kpass = [&](int h) {
+          for (int g = 0; g < T; g += 4) {
+            step();
+            const char* r[4];
+            for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
+            for (int c = 0; c < 8; ++c)
+              for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
+          }
+        };
+        auto vpass = [&](int h) {
+          for (int part = 0; part < 4; ++part) {
+            if (part % 2 == 0) step();
+            for (int i = 0; i < T; ++i) {
+              const char* r = tok(V, b, t0 + row[i]) + h * HEAD + 128 * part;
+              load(r);
+              load(r + 64);
+            }
+          }
+        };
+        kpass(0);
+        for (int h = 1; h < HKV; ++h) { kpass(h); vpass(h - 1); }
+        vpass(HKV - 1);
+        issue(lines);
+        continue;
+      }
+      if (s.k_groups_outer) {
+        for (int g = 0; g < T; g += 4) {
+          for (int h = 0; h < HKV; ++h) {
+            step();
+            const char* r[4];
+            for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
+            for (int c = 0; c < 8; ++c)
+              for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
+          }
+        }
+      } else
       for (int h = 0; h < HKV; ++h) {  // K pass: 4-row groups, line-interleaved
         for (int g = 0; g < T; g += 4) {
           step();
@@ -138,6 +184,7 @@ double run(const Scheme& s) {
         }
       }
       issue(lines);
+      acc = _mm512_add_ps(acc, _mm512_castps256_ps512(acc256));
     }
     total += _mm512_reduce_add_ps(acc);
   }
@@ -183,6 +230,12 @@ int main(int argc, char** argv) {
     add({.name = "locality 3 (t0)", .locality = 3});
     add({.name = "locality 1 (t2)", .locality = 1});
     add({.name = "tile 16", .tile = 16, .per_step = 64});
+  } else if (set == "d") {
+    add({.name = "kernel (32/step)"});
+    add({.name = "K groups outer", .k_groups_outer = true});
+    add({.name = "K groups outer, in order", .scrambled = false, .k_groups_outer = true});
+    add({.name = "K and V by head", .kv_by_head = true});
+    add({.name = "256-bit loads", .loads256 = true});
   } else if (set == "c") {
     add({.name = "kernel (32/step)"});
     add({.name = "paged, kernel pf steps", .paged = true, .paged_kernel_pf = true});
