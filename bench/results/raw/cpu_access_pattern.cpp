@@ -127,53 +127,19 @@ double run(const Scheme& s) {
       }
       int row[16];
       for (int i = 0; i < T; ++i) row[i] = s.scrambled ? order[i] : i;
-      if (s.kv_by_head) {
-        auto kpass = [&](int h) {
-          for (int g = 0; g < T; g += 4) {
-            step();
-            const char* r[4];
-            for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
-            for (int c = 0; c < 8; ++c)
-              for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
-          }
-        };
-        auto vpass = [&](int h) {
-          for (int part = 0; part < 4; ++part) {
-            if (part % 2 == 0) step();
-            for (int i = 0; i < T; ++i) {
-              const char* r = tok(V, b, t0 + row[i]) + h * HEAD + 128 * part;
-              load(r);
-              load(r + 64);
-            }
-          }
-        };
-        kpass(0);
-        for (int h = 1; h < HKV; ++h) { kpass(h); vpass(h - 1); }
-        vpass(HKV - 1);
-        issue(lines);
-        continue;
-      }
-      if (s.k_groups_outer) {
-        for (int g = 0; g < T; g += 4) {
-          for (int h = 0; h < HKV; ++h) {
-            step();
-            const char* r[4];
-            for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
-            for (int c = 0; c < 8; ++c)
-              for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
-          }
-        }
-      } else
-      for (int h = 0; h < HKV; ++h) {  // K pass: 4-row groups, line-interleaved
-        for (int g = 0; g < T; g += 4) {
-          step();
-          const char* r[4];
-          for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
-          for (int c = 0; c < 8; ++c)
-            for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
-        }
-      }
-      for (int h = 0; h < HKV; ++h) {  // V pass: parts of 2 lines over all rows
+      // The kernel's K pass over rows g..g+3 of head h (line by line across the 4 rows), and its V pass over head h
+      // (parts of 2 lines across all the tile's rows).
+      auto k_group = [&](int h, int g) {
+        step();
+        const char* r[4];
+        for (int i = 0; i < 4; ++i) r[i] = tok(K, b, t0 + row[g + i]) + h * HEAD;
+        for (int c = 0; c < 8; ++c)
+          for (int i = 0; i < 4; ++i) load(r[i] + 64 * c);
+      };
+      auto k_head = [&](int h) {
+        for (int g = 0; g < T; g += 4) k_group(h, g);
+      };
+      auto v_head = [&](int h) {
         for (int part = 0; part < 4; ++part) {
           if (part % 2 == 0) step();
           for (int i = 0; i < T; ++i) {
@@ -182,6 +148,19 @@ double run(const Scheme& s) {
             load(r + 64);
           }
         }
+      };
+      if (s.kv_by_head) {
+        k_head(0);
+        for (int h = 1; h < HKV; ++h) k_head(h), v_head(h - 1);
+        v_head(HKV - 1);
+      } else {
+        if (s.k_groups_outer) {
+          for (int g = 0; g < T; g += 4)
+            for (int h = 0; h < HKV; ++h) k_group(h, g);
+        } else {
+          for (int h = 0; h < HKV; ++h) k_head(h);
+        }
+        for (int h = 0; h < HKV; ++h) v_head(h);
       }
       issue(lines);
       acc = _mm512_add_ps(acc, _mm512_castps256_ps512(acc256));
