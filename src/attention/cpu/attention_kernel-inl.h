@@ -395,9 +395,9 @@ constexpr size_t VPartChunks() {
 // at one even rate through both passes; rounded down to a power of two. On AVX-512 at D = 128 and a group of 4
 // that is a step every 8 rows (the V pass had one step per two parts before, and the K pass issued four fifths
 // of the prefetches in bursts of ~50 lines: bench_decode on Zen 5, A/B within each repeat, 9-19% slower for bf16;
-// for f32 4-5%, within that harness's bias toward the variant, found later: cpu_decode.md, stop 26). On AVX2 at D = 128 and a group of 4 it is a step every two parts, as before (Zen 1 measured a
-// step per part 6% slower there); a group of 3 at D = 64, or of 1 at D = 128, steps once per part (not measured
-// on the AVX2 machines).
+// for f32 4-5%, within that harness's bias toward the variant, found later: cpu_decode.md, stop 26). On AVX2 at
+// D = 128 and a group of 4 it is a step every two parts, as before (Zen 1 measured a step per part 6% slower
+// there); a group of 3 at D = 64, or of 1 at D = 128, steps once per part (not measured on the AVX2 machines).
 template <size_t kR, size_t kChunks>
 constexpr size_t VRowsPerStep() {
   constexpr size_t kStepFmas = ScoreRows<kR>() * kR * kChunks, kRowFmas = kR * VPartChunks<kR, kChunks>();
