@@ -11,7 +11,9 @@
 # back); the summary lines and both tables are printed. On a cold machine the whole call took 320 s, `prefill`
 # 190-322 s (FlashInfer's fa3 JIT compile sets it), `check` 132 s (2026-12-02, bench/results/cuda_h200.md).
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
-# `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes).
+# `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes);
+# `... access`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built by the stage
+# script from bench/results/raw/cuda_access_pattern.cu), no tests; `all` runs the lab too.
 set -u
 scope=${1:-all}
 cd .gpu/h200
@@ -25,9 +27,22 @@ export PYTHONPATH=/tmp/site:$PWD/python
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv; date -u; } | tee $o/device.log
 P=tree/bench/peers
 w1=; w2=
-if [ "$scope" = all ]; then
+if [ "$scope" = all ] || [ "$scope" = access ]; then
   python3 $P/flashinfer_warmup.py 128 > $o/fi128.log 2>&1 & w1=$!
   python3 $P/flashinfer_warmup.py 64 > $o/fi64.log 2>&1 & w2=$!
+fi
+# The decode part alone: our benchmark, the peers in the same call, then the access pattern with no math.
+decode_and_access() {
+  timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
+  wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
+  timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
+  echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
+  timeout 150 bin/access_gpu > $o/access.log 2>&1; echo "access lab rc=$?"; cat $o/access.log
+}
+if [ "$scope" = access ]; then
+  decode_and_access
+  tar czf $OUT/all.tgz -C $o .
+  exit 0
 fi
 if [ "$scope" != check ]; then
   timeout 500 python3 $P/flashinfer_prefill_warmup.py fa2 /tmp/fi_ready > $o/fi_fa2.log 2>&1 & w3=$!
@@ -60,7 +75,6 @@ fi
 # The N = 64 wgmma kernel (short rows) forced on every prefill test.
 PAGEDATTN_PREFILL_WGMMA=1 timeout 200 bin/test_prefill_cuda > $o/test_prefill_cuda_n64.log 2>&1
 echo "test_prefill_cuda (N = 64 forced) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_prefill_cuda_n64.log | tr '\n' ' ')"
-[ "$scope" = all ] && { timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"; }
 timeout 90 bin/bench_prefill_cuda --csv $o/prefill_ours.csv > $o/prefill_bench.log 2>&1; echo "prefill bench rc=$?"
 grep -E '^[0-9]+ +[0-9]+ |mixed \(one call\) |two separate' $o/prefill_bench.log
 # The mma.sync prefill kernel (what sm_80 runs) in the same run, for the before/after ratio.
@@ -69,11 +83,7 @@ for v in $ws_variants 1; do
   PAGEDATTN_PREFILL_WGMMA=$v timeout 60 bin/bench_prefill_cuda --csv $o/prefill_ours_v$v.csv > $o/prefill_bench_v$v.log 2>&1
   echo "prefill bench (variant $v forced) rc=$?"; grep -E '^[0-9]+ +[0-9]+ |mixed \(one call\) |two separate' $o/prefill_bench_v$v.log
 done
-[ "$scope" = all ] && { wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log; }
-if [ "$scope" = all ]; then
-  timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
-  echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
-fi
+[ "$scope" = all ] && decode_and_access
 if [ "$scope" != check ]; then
   wait $w3 $w4; tail -n1 $o/fi_fa2.log $o/fi_fa3.log
   timeout 150 python3 $P/peer_prefill.py $o/prefill_ours.csv --ready /tmp/fi_ready --md $o/prefill_table.md > $o/prefill_peers.log 2>&1

@@ -1,0 +1,440 @@
+// Issue 6 (bench/results/cuda_h200.md): our decode kernel trails cuDNN's SDPA on dense K/V by 0-3% on shuffled
+// pages and reaches it on in-order pages (runs 40-42). This lab measures the access pattern alone: every K/V byte
+// of the reference shapes read into shared memory through a multi-stage pipeline, with no attention math, under
+// different schemes, beside the same read of the dense [B, Hkv, ctx, D] layout cuDNN's SDPA reads. If no scheme
+// reads shuffled pages in less time than cuDNN takes for the whole attention, no kernel of that scheme can beat
+// cuDNN there. Every scheme's reads are checked: the sum of every 32-bit word read must equal the sum over the
+// whole cache (each word read exactly once). bf16; timings as bench_decode_cuda's (median over replays of a CUDA
+// graph of 20 calls, cycling over enough copies of the cache that the working set is at least 4 x the L2).
+// A lab, not part of the build; on the GPU machine (nvcc 13, an sm_90 GPU):
+//   nvcc -O3 -std=c++20 -arch=sm_90a cuda_access_pattern.cu -o access_gpu && ./access_gpu [--reps N]
+// Schemes (a "unit" is what one CTA of our kernel reads: one sequence's range of pages for one KV head):
+//   head      our kernel's decomposition: a CTA per (work item, KV head), 64-row tiles of 16-byte cp.async,
+//             6 stages with one CTA per SM when the grid fits on the SMs, else 3 with two per SM
+//   dense     the same CTAs over the dense layout (each (sequence, KV head) contiguous: what cuDNN reads)
+//   whole     a CTA per work item reading all KV heads of its tokens (each page's rows contiguous)
+//   persist   one CTA per SM slot (all SMs) walking an equal share of the tiles through one pipeline, across unit
+//             boundaries (no prologue per unit, no tail; the merge of a cut unit is not costed)
+//   bulk      cp.async.bulk per contiguous run (a row of one head, or a page's rows of all heads), mbarriers
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#define CHECK(x)                                                                             \
+  do {                                                                                       \
+    cudaError_t e_ = (x);                                                                    \
+    if (e_ != cudaSuccess) {                                                                 \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                          \
+    }                                                                                        \
+  } while (0)
+
+constexpr int kThreads = 128;
+constexpr int kTileRows = 64;     // head rows per tile (a tile of `whole` holds 64 / Hkv tokens of all heads)
+constexpr int kMaxPasses = 8;     // 16-byte copies per thread per tile and K/V: tiles of at most 16 KB each
+constexpr int kMaxTileBytes = kMaxPasses * kThreads * 16;
+
+struct Tile {
+  int seq, tok0, ntok;
+  uint32_t col;  // byte offset of the unit's first head in a token's row
+};
+
+struct Params {
+  const char *k, *v;
+  const int* table;
+  int pages_per_seq, bs_log2;
+  uint32_t row_pitch;  // bytes per token: all KV heads
+  uint32_t run_bytes;  // bytes per token a unit reads: its heads
+  int tile_tokens;
+  const Tile* tiles;
+  const int* cta_first;  // CTA c reads tiles[cta_first[c] .. cta_first[c + 1])
+  uint32_t* sums;        // per CTA: the sum of every word it read
+};
+
+__device__ inline uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+__device__ inline void cp_async_16(uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+}
+__device__ inline void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ inline void cp_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+__device__ inline void bar_init(uint32_t bar) { asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar) : "memory"); }
+__device__ inline void bar_expect(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ inline void bar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+  } while (!done);
+}
+__device__ inline void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
+
+// The cache slot of token `tok` of sequence `seq`.
+__device__ inline uint32_t slot_of(const Params& p, int seq, int tok) {
+  const int id = __ldg(p.table + seq * p.pages_per_seq + (tok >> p.bs_log2));
+  return (static_cast<uint32_t>(id) << p.bs_log2) + (tok & ((1 << p.bs_log2) - 1));
+}
+
+// cp.async: thread t copies chunks t + 128k of a tile (row = chunk / chunks per row). bulk: thread r < 64 copies the
+// K run starting at row r and thread 64 + r the V run (a run: one row, or with whole rows the rows up to the page's end).
+template <int kStages, bool kBulk>
+__global__ void __launch_bounds__(kThreads) read_kernel(const __grid_constant__ Params p) {
+  extern __shared__ __align__(128) unsigned char smem[];
+  const int tid = threadIdx.x;
+  const int first = p.cta_first[blockIdx.x], count = p.cta_first[blockIdx.x + 1] - first;
+  const int chunks_per_row = static_cast<int>(p.run_bytes / 16);
+  const uint32_t tile_bytes = static_cast<uint32_t>(p.tile_tokens) * p.run_bytes;  // K or V
+  const uint32_t base = smem_u32(smem);
+  const uint32_t bars = base + kStages * 2 * tile_bytes;
+  const bool contiguous_rows = p.run_bytes == p.row_pitch;  // a page's rows of all heads are one run
+  if constexpr (kBulk) {
+    if (tid < kStages) bar_init(bars + 8 * tid);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    __syncthreads();
+  }
+  // Row of a thread's copy k, and whether it has one (a tile may be short).
+  auto row_of = [&](int k) { return kBulk ? tid % kTileRows : (tid + k * kThreads) / chunks_per_row; };
+  constexpr int kSlots = kBulk ? 1 : kMaxPasses;
+  auto look_up = [&](const Tile& t, uint32_t (&slots)[kSlots]) {
+#pragma unroll
+    for (int k = 0; k < kSlots; ++k) {
+      const int r = row_of(k);
+      slots[k] = r < t.ntok ? slot_of(p, t.seq, t.tok0 + r) : 0u;
+    }
+  };
+  auto issue = [&](const Tile& t, const uint32_t (&slots)[kSlots], int n) {
+    const uint32_t sk = base + (n % kStages) * 2 * tile_bytes, sv = sk + tile_bytes;
+    if constexpr (kBulk) {
+      const int r = tid % kTileRows;
+      const uint32_t bar = bars + 8 * (n % kStages);
+      const int in_page = (t.tok0 + r) & ((1 << p.bs_log2) - 1);
+      const bool starts = r < t.ntok && (!contiguous_rows || r == 0 || in_page == 0);
+      if (starts) {
+        const int rows = contiguous_rows ? min(t.ntok - r, (1 << p.bs_log2) - in_page) : 1;
+        const char* src = (tid < kTileRows ? p.k : p.v) + static_cast<uint64_t>(slots[0]) * p.row_pitch + t.col;
+        bulk_copy((tid < kTileRows ? sk : sv) + r * p.run_bytes, src, rows * p.run_bytes, bar);
+      }
+      if (tid == 0) bar_expect(bar, 2u * t.ntok * p.run_bytes);
+    } else {
+#pragma unroll
+      for (int k = 0; k < kMaxPasses; ++k) {
+        const int i = tid + k * kThreads, r = i / chunks_per_row;
+        if (r >= t.ntok) break;
+        const uint64_t at = static_cast<uint64_t>(slots[k]) * p.row_pitch + t.col + (i - r * chunks_per_row) * 16;
+        cp_async_16(sk + i * 16, p.k + at);
+        cp_async_16(sv + i * 16, p.v + at);
+      }
+    }
+  };
+
+  // Prologue: the first kStages - 1 tiles, then the look-ups run ahead of the issue (slots one tile ahead, the
+  // descriptors two), so that no table or descriptor load stalls a tile's copies.
+  uint32_t slots[kSlots];
+#pragma unroll
+  for (int n = 0; n < kStages - 1; ++n) {
+    if (n < count) {
+      const Tile t = p.tiles[first + n];
+      look_up(t, slots);
+      issue(t, slots, n);
+    }
+    if constexpr (!kBulk) cp_commit();
+  }
+  Tile ahead = kStages - 1 < count ? p.tiles[first + kStages - 1] : Tile{};
+  look_up(ahead, slots);
+  Tile ahead2 = kStages < count ? p.tiles[first + kStages] : Tile{};
+
+  uint32_t sum = 0;
+  for (int n = 0; n < count; ++n) {
+    const int live = p.tiles[first + n].ntok * chunks_per_row;  // loaded while the tile lands
+    if constexpr (kBulk) bar_wait(bars + 8 * (n % kStages), (n / kStages) & 1);
+    else cp_wait<kStages - 2>();
+    __syncthreads();  // every thread's copies of tile n landed; everyone is done with the slot refilled next
+    const int next = n + kStages - 1;
+    if (next < count) issue(ahead, slots, next);
+    if constexpr (!kBulk) cp_commit();
+    ahead = ahead2;
+    if (next + 1 < count) look_up(ahead, slots);
+    if (next + 2 < count) ahead2 = p.tiles[first + next + 2];
+    // Consume: every thread reads a share of the tile's K and V (the math's ldmatrix traffic, roughly).
+    const uint4* tk = reinterpret_cast<const uint4*>(smem + (n % kStages) * 2 * tile_bytes);
+    const uint4* tv = tk + tile_bytes / 16;
+    for (int i = tid; i < live; i += kThreads) {
+      const uint4 a = tk[i], b = tv[i];
+      sum += a.x + a.y + a.z + a.w + b.x + b.y + b.z + b.w;
+    }
+  }
+  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  __syncthreads();
+  uint32_t* warp_sums = reinterpret_cast<uint32_t*>(smem);
+  if (tid % 32 == 0) warp_sums[tid / 32] = sum;
+  __syncthreads();
+  if (tid == 0) p.sums[blockIdx.x] = warp_sums[0] + warp_sums[1] + warp_sums[2] + warp_sums[3];
+}
+
+__global__ void fill_kernel(uint32_t* data, size_t n, uint64_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x) {
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + i;
+    x ^= x >> 33, x *= 0xff51afd7ed558ccdull, x ^= x >> 33;
+    data[i] = static_cast<uint32_t>(x);
+  }
+}
+__global__ void sum_kernel(const uint32_t* data, size_t n, uint32_t* out) {
+  uint32_t s = 0;
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += size_t{gridDim.x} * blockDim.x)
+    s += data[i];
+  atomicAdd(out, s);
+}
+
+struct Shape {
+  int B, ctx, Hq, Hkv, D, bs;
+};
+enum class Layout { shuffled, sorted, in_order, dense };
+struct Scheme {
+  const char* name;
+  Layout layout;
+  bool whole = false, persistent = false, bulk = false;
+};
+
+struct Work {
+  std::vector<Tile> tiles;
+  std::vector<int> cta_first{0};
+  int ctas_per_sm = 2;
+};
+
+// The units and, per CTA, its tiles. Splits as our planner makes them: none when the unsplit grid puts a CTA on
+// 90% of the SMs, else about one wave (at least 256 tokens, at most 2048 pages per item).
+Work plan(int seqs, int ctx, int kv_heads, int head_bytes, int bs, bool whole, bool persistent, int sms) {
+  const int heads = whole ? kv_heads : 1, groups = kv_heads / heads, pages = (ctx + bs - 1) / bs;
+  const int unsplit = seqs * groups;
+  int splits = unsplit * 10 >= sms * 9 ? 1 : std::max(1, sms / unsplit);
+  int chunk = (pages + splits - 1) / splits;
+  chunk = std::max(chunk, (256 + bs - 1) / bs);
+  chunk = std::min(chunk, 2048);
+  splits = (pages + chunk - 1) / chunk;
+  const int tile_tokens = std::max(1, kTileRows / heads);
+  std::vector<std::vector<Tile>> units;
+  for (int b = 0; b < seqs; ++b)
+    for (int s = 0; s < splits; ++s)
+      for (int g = 0; g < groups; ++g) {
+        std::vector<Tile> u;
+        const int t0 = s * chunk * bs, t1 = std::min(ctx, (s + 1) * chunk * bs);
+        for (int t = t0; t < t1; t += tile_tokens)
+          u.push_back({b, t, std::min(tile_tokens, t1 - t), static_cast<uint32_t>(g * heads * head_bytes)});
+        units.push_back(std::move(u));
+      }
+  Work w;
+  const int num_units = static_cast<int>(units.size());
+  w.ctas_per_sm = num_units <= sms ? 1 : 2;
+  for (const auto& u : units) w.tiles.insert(w.tiles.end(), u.begin(), u.end());
+  if (!persistent) {
+    for (const auto& u : units) w.cta_first.push_back(w.cta_first.back() + static_cast<int>(u.size()));
+    return w;
+  }
+  // Persistent: every SM slot takes an equal share of the tiles in unit order (units cut anywhere: a kernel
+  // would merge the parts, which this lab does not cost).
+  const int64_t grid = int64_t{sms} * w.ctas_per_sm, total = static_cast<int64_t>(w.tiles.size());
+  for (int64_t c = 1; c <= grid; ++c) w.cta_first.push_back(static_cast<int>(total * c / grid));
+  return w;
+}
+
+template <class F>
+double time_graph(F&& enqueue, int iters, int reps, cudaStream_t stream) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < iters; ++i) enqueue(i);
+  CHECK(cudaStreamEndCapture(stream, &graph));
+  CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  CHECK(cudaGraphLaunch(exec, stream));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, stream));
+    CHECK(cudaGraphLaunch(exec, stream));
+    CHECK(cudaEventRecord(b, stream));
+    CHECK(cudaEventSynchronize(b));
+    float ms;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1e3 / iters);
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  CHECK(cudaGraphExecDestroy(exec));
+  CHECK(cudaGraphDestroy(graph));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+using Kernel = void (*)(Params);
+Kernel pick(int stages, bool bulk) {
+  switch (stages * 2 + bulk) {
+    case 6: return read_kernel<3, false>;
+    case 7: return read_kernel<3, true>;
+    case 8: return read_kernel<4, false>;
+    case 9: return read_kernel<4, true>;
+    case 12: return read_kernel<6, false>;
+    case 13: return read_kernel<6, true>;
+    case 16: return read_kernel<8, false>;
+    case 17: return read_kernel<8, true>;
+  }
+  std::fprintf(stderr, "no build with %d stages\n", stages);
+  std::exit(1);
+}
+
+int main(int argc, char** argv) {
+  int reps = 15, iters = 20;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: access_gpu [--reps N]\n");
+      return 2;
+    }
+  }
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  const int sms = prop.multiProcessorCount;
+  cudaStream_t stream;
+  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  std::printf("device %s, %d SMs, L2 %.0f MB\n", prop.name, sms, prop.l2CacheSize / 1e6);
+
+  const std::vector<Shape> shapes = {{1, 32768, 32, 8, 128, 16}, {16, 4096, 32, 8, 128, 16}, {64, 2048, 32, 8, 128, 16},
+                                     {256, 512, 32, 8, 128, 16}, {32, 4096, 32, 32, 128, 16}, {8, 8192, 64, 8, 128, 16},
+                                     {64, 2048, 9, 3, 64, 16},   {16, 4096, 32, 8, 128, 1},   {16, 4096, 32, 8, 128, 256}};
+  const std::vector<Scheme> schemes = {
+      {"dense", Layout::dense},  // first: the others are printed as a ratio to it
+      {"head", Layout::shuffled},
+      {"head sorted", Layout::sorted},
+      {"head in-order", Layout::in_order},
+      {"head persist", Layout::shuffled, false, true},
+      {"head bulk", Layout::shuffled, false, false, true},
+      {"whole", Layout::shuffled, true},
+      {"whole in-order", Layout::in_order, true},
+      {"whole bulk", Layout::shuffled, true, false, true},
+      {"whole persist", Layout::shuffled, true, true},
+      {"dense persist", Layout::dense, false, true},
+      {"dense bulk", Layout::dense, false, false, true},
+  };
+  std::printf("%-26s %-15s %6s %6s %5s %9s %7s %8s %s\n", "shape (B,ctx,Hq,Hkv,D,bs)", "scheme", "CTAs", "tiles", "CTA/SM",
+              "us", "TB/s", "/dense", "check");
+  for (const Shape& s : shapes) {
+    const int head_bytes = s.D * 2, pages = (s.ctx + s.bs - 1) / s.bs, num_blocks = s.B * pages;
+    const size_t cache_bytes = static_cast<size_t>(num_blocks) * s.bs * s.Hkv * head_bytes;
+    const double kv_bytes = 2.0 * cache_bytes;
+    const int copies = static_cast<int>(std::clamp<double>(std::ceil(4.0 * prop.l2CacheSize / kv_bytes), 1, 8));
+    std::vector<uint32_t*> k(copies), v(copies);
+    for (int c = 0; c < copies; ++c) {
+      CHECK(cudaMalloc(&k[c], cache_bytes));
+      CHECK(cudaMalloc(&v[c], cache_bytes));
+      fill_kernel<<<1024, 256, 0, stream>>>(k[c], cache_bytes / 4, 2 * c + 1);
+      fill_kernel<<<1024, 256, 0, stream>>>(v[c], cache_bytes / 4, 2 * c + 2);
+    }
+    uint32_t* d_expected;
+    CHECK(cudaMalloc(&d_expected, 4));
+    CHECK(cudaMemsetAsync(d_expected, 0, 4, stream));
+    sum_kernel<<<1024, 256, 0, stream>>>(k[0], cache_bytes / 4, d_expected);
+    sum_kernel<<<1024, 256, 0, stream>>>(v[0], cache_bytes / 4, d_expected);
+    uint32_t expected;
+    CHECK(cudaMemcpyAsync(&expected, d_expected, 4, cudaMemcpyDeviceToHost, stream));
+    CHECK(cudaStreamSynchronize(stream));
+    double dense_us = 0;
+    for (const Scheme& sc : schemes) {
+      // The dense layout is the same buffer read as B x Hkv sequences of one head, in-order 16-token pages.
+      const bool dense = sc.layout == Layout::dense;
+      const int seqs = dense ? s.B * s.Hkv : s.B, kv_heads = dense ? 1 : s.Hkv, bs = dense ? 16 : s.bs;
+      const int seq_pages = (s.ctx + bs - 1) / bs;
+      std::vector<int> ids(static_cast<size_t>(seqs) * seq_pages);
+      std::iota(ids.begin(), ids.end(), 0);
+      if (sc.layout == Layout::shuffled || sc.layout == Layout::sorted)
+        std::shuffle(ids.begin(), ids.end(), std::mt19937_64(s.B * 131 + s.bs));  // as bench_decode_cuda
+      if (sc.layout == Layout::sorted)
+        for (int b = 0; b < seqs; ++b) std::sort(ids.begin() + b * seq_pages, ids.begin() + (b + 1) * seq_pages);
+      const Work w = plan(seqs, s.ctx, kv_heads, head_bytes, bs, sc.whole, sc.persistent, sms);
+      const int grid = static_cast<int>(w.cta_first.size()) - 1;
+      const int heads = sc.whole ? kv_heads : 1;
+      // The plan covers every (sequence, token, head run) once (the device check then shows every word was read).
+      std::vector<uint8_t> covered(static_cast<size_t>(seqs) * s.ctx * (kv_heads / heads));
+      for (const Tile& t : w.tiles)
+        for (int r = 0; r < t.ntok; ++r)
+          ++covered[(static_cast<size_t>(t.seq) * s.ctx + t.tok0 + r) * (kv_heads / heads) + t.col / (heads * head_bytes)];
+      if (std::any_of(covered.begin(), covered.end(), [](uint8_t c) { return c != 1; })) {
+        std::fprintf(stderr, "%s: the plan does not cover every row once\n", sc.name);
+        return 1;
+      }
+      const int tile_tokens = std::max(1, kTileRows / heads);
+      const uint32_t run_bytes = static_cast<uint32_t>(heads * head_bytes);
+      if (tile_tokens * run_bytes > static_cast<uint32_t>(kMaxTileBytes) || run_bytes % 16 != 0) {
+        std::printf("%-26s %-15s tile of %u bytes: not built\n", "", sc.name, tile_tokens * run_bytes);
+        continue;
+      }
+      const int tile_bytes = 2 * tile_tokens * static_cast<int>(run_bytes);
+      const int budget = (w.ctas_per_sm == 1 ? 220 : 110) * 1024 - 64;
+      const int stages = std::min(w.ctas_per_sm == 1 ? 8 : 4, budget / tile_bytes);
+      const size_t smem = static_cast<size_t>(stages) * tile_bytes + 64;
+      const Kernel kernel = pick(stages, sc.bulk);
+      CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+
+      int *d_table, *d_first;
+      Tile* d_tiles;
+      uint32_t* d_sums;
+      CHECK(cudaMalloc(&d_table, ids.size() * 4));
+      CHECK(cudaMalloc(&d_first, w.cta_first.size() * 4));
+      CHECK(cudaMalloc(&d_tiles, w.tiles.size() * sizeof(Tile)));
+      CHECK(cudaMalloc(&d_sums, static_cast<size_t>(grid) * 4));
+      CHECK(cudaMemcpy(d_table, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+      CHECK(cudaMemcpy(d_first, w.cta_first.data(), w.cta_first.size() * 4, cudaMemcpyHostToDevice));
+      CHECK(cudaMemcpy(d_tiles, w.tiles.data(), w.tiles.size() * sizeof(Tile), cudaMemcpyHostToDevice));
+      auto params = [&](int c) {
+        return Params{reinterpret_cast<const char*>(k[c]), reinterpret_cast<const char*>(v[c]), d_table, seq_pages,
+                      __builtin_ctz(static_cast<unsigned>(bs)), static_cast<uint32_t>(kv_heads * head_bytes), run_bytes,
+                      tile_tokens, d_tiles, d_first, d_sums};
+      };
+      kernel<<<grid, kThreads, smem, stream>>>(params(0));
+      CHECK(cudaGetLastError());
+      std::vector<uint32_t> sums(static_cast<size_t>(grid));
+      CHECK(cudaMemcpyAsync(sums.data(), d_sums, sums.size() * 4, cudaMemcpyDeviceToHost, stream));
+      CHECK(cudaStreamSynchronize(stream));
+      const uint32_t got = std::accumulate(sums.begin(), sums.end(), 0u);
+      const double us = time_graph([&](int i) { kernel<<<grid, kThreads, smem, stream>>>(params(i % copies)); }, iters,
+                                   reps, stream);
+      if (dense && !sc.bulk && !sc.persistent) dense_us = us;
+      char label[64];
+      std::snprintf(label, sizeof label, "(%d,%d,%d,%d,%d,%d)", s.B, s.ctx, s.Hq, s.Hkv, s.D, s.bs);
+      char ratio[16] = "";
+      if (dense_us > 0) std::snprintf(ratio, sizeof ratio, "%.3f", us / dense_us);
+      std::printf("%-26s %-15s %6d %6zu %5d %9.1f %7.2f %8s %s\n", label, sc.name, grid, w.tiles.size(), w.ctas_per_sm,
+                  us, kv_bytes / us / 1e6, ratio, got == expected ? "ok" : "WRONG SUM");
+      std::fflush(stdout);
+      CHECK(cudaFree(d_table));
+      CHECK(cudaFree(d_first));
+      CHECK(cudaFree(d_tiles));
+      CHECK(cudaFree(d_sums));
+    }
+    for (int c = 0; c < copies; ++c) {
+      CHECK(cudaFree(k[c]));
+      CHECK(cudaFree(v[c]));
+    }
+    CHECK(cudaFree(d_expected));
+  }
+  return 0;
+}
