@@ -13,7 +13,8 @@
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes);
 # `... access`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built by the stage
-# script from bench/results/raw/cuda_access_pattern.cu), no tests; `all` runs the lab too.
+# script from bench/results/raw/cuda_access_pattern.cu), and the decode tests and benchmark with the grid in
+# thread-block clusters (PAGEDATTN_DECODE_CLUSTER), nothing else; `all` runs the lab too.
 set -u
 scope=${1:-all}
 cd .gpu/h200
@@ -34,6 +35,20 @@ fi
 # The decode part alone: our benchmark, the peers in the same call, then the access pattern with no math.
 decode_and_access() {
   timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
+  if [ "$scope" = access ]; then  # the decode grid in thread-block clusters (PAGEDATTN_DECODE_CLUSTER): tests, A/B
+    # Clusters apply where they divide an item's CTAs: 8 on the tests with 8 KV heads, 2 on most of the others.
+    for cc in 8,1 8,2 2,1 2,2; do
+      cl=${cc%,*} c=${cc#*,}
+      PAGEDATTN_DECODE_CLUSTER=$cl PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 200 bin/test_cuda_attention > $o/test_cluster${cl}_ctas$c.log 2>&1
+      echo "test_cuda_attention (clusters of $cl, build for $c CTA/SM) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_cluster${cl}_ctas$c.log | tr '\n' ' ')"
+    done
+    for round in 1 2; do
+      for c in 0 8 4 2; do
+        PAGEDATTN_DECODE_CLUSTER=$c timeout 90 bin/bench_decode_cuda > $o/decode_cluster${c}_r$round.log 2>&1
+        echo "clusters of $c (0: none), round $round, rc=$?"; grep -E '^(reference|smollm2|block)' $o/decode_cluster${c}_r$round.log
+      done
+    done
+  fi
   wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
   timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
   echo "decode peers rc=$?"; tail -16 $o/decode_peers.log

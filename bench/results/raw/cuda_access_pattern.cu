@@ -16,6 +16,10 @@
 //   persist   one CTA per SM slot (all SMs) walking an equal share of the tiles through one pipeline, across unit
 //             boundaries (no prologue per unit, no tail; the merge of a cut unit is not costed)
 //   bulk      cp.async.bulk per contiguous run (a row of one head, or a page's rows of all heads), mbarriers
+//   cluster   `head` launched in thread-block clusters of an item's KV heads (up to 8): the CTAs that read the
+//             same pages run on one GPC at once. If the scatter costs through address translation (a 16-token
+//             page gives a head's CTA 4 KB per translation; bs 64 and 256 reach the in-order times), this and
+//             `whole` (32 KB per translation) should both close on `head in-order`.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -211,7 +215,7 @@ enum class Layout { shuffled, sorted, in_order, dense };
 struct Scheme {
   const char* name;
   Layout layout;
-  bool whole = false, persistent = false, bulk = false;
+  bool whole = false, persistent = false, bulk = false, cluster = false;
 };
 
 struct Work {
@@ -328,6 +332,8 @@ int main(int argc, char** argv) {
       {"head in-order", Layout::in_order},
       {"head persist", Layout::shuffled, false, true},
       {"head bulk", Layout::shuffled, false, false, true},
+      {"head cluster", Layout::shuffled, false, false, false, true},
+      {"head cluster in-order", Layout::in_order, false, false, false, true},
       {"whole", Layout::shuffled, true},
       {"whole in-order", Layout::in_order, true},
       {"whole bulk", Layout::shuffled, true, false, true},
@@ -335,7 +341,7 @@ int main(int argc, char** argv) {
       {"dense persist", Layout::dense, false, true},
       {"dense bulk", Layout::dense, false, false, true},
   };
-  std::printf("%-26s %-15s %6s %6s %5s %9s %7s %8s %s\n", "shape (B,ctx,Hq,Hkv,D,bs)", "scheme", "CTAs", "tiles", "CTA/SM",
+  std::printf("%-26s %-22s %6s %6s %5s %9s %7s %8s %s\n", "shape (B,ctx,Hq,Hkv,D,bs)", "scheme", "CTAs", "tiles", "CTA/SM",
               "us", "TB/s", "/dense", "check");
   for (const Shape& s : shapes) {
     const int head_bytes = s.D * 2, pages = (s.ctx + s.bs - 1) / s.bs, num_blocks = s.B * pages;
@@ -384,7 +390,7 @@ int main(int argc, char** argv) {
       const int tile_tokens = std::max(1, kTileRows / heads);
       const uint32_t run_bytes = static_cast<uint32_t>(heads * head_bytes);
       if (tile_tokens * run_bytes > static_cast<uint32_t>(kMaxTileBytes) || run_bytes % 16 != 0) {
-        std::printf("%-26s %-15s tile of %u bytes: not built\n", "", sc.name, tile_tokens * run_bytes);
+        std::printf("%-26s %-22s tile of %u bytes: not built\n", "", sc.name, tile_tokens * run_bytes);
         continue;
       }
       const int tile_bytes = 2 * tile_tokens * static_cast<int>(run_bytes);
@@ -404,31 +410,56 @@ int main(int argc, char** argv) {
       CHECK(cudaMemcpy(d_table, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
       CHECK(cudaMemcpy(d_first, w.cta_first.data(), w.cta_first.size() * 4, cudaMemcpyHostToDevice));
       CHECK(cudaMemcpy(d_tiles, w.tiles.data(), w.tiles.size() * sizeof(Tile), cudaMemcpyHostToDevice));
+      auto release = [&] {
+        CHECK(cudaFree(d_table));
+        CHECK(cudaFree(d_first));
+        CHECK(cudaFree(d_tiles));
+        CHECK(cudaFree(d_sums));
+      };
       auto params = [&](int c) {
         return Params{reinterpret_cast<const char*>(k[c]), reinterpret_cast<const char*>(v[c]), d_table, seq_pages,
                       __builtin_ctz(static_cast<unsigned>(bs)), static_cast<uint32_t>(kv_heads * head_bytes), run_bytes,
                       tile_tokens, d_tiles, d_first, d_sums};
       };
-      kernel<<<grid, kThreads, smem, stream>>>(params(0));
-      CHECK(cudaGetLastError());
+      // Clusters of an item's consecutive head CTAs (whole clusters only: the cluster size divides the heads).
+      int cluster = 1;
+      if (sc.cluster)
+        for (int c = std::min(kv_heads, 8); c > 1 && cluster == 1; --c)
+          if (kv_heads % c == 0) cluster = c;
+      cudaLaunchAttribute attribute{};
+      attribute.id = cudaLaunchAttributeClusterDimension;
+      attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
+      attribute.val.clusterDim.y = attribute.val.clusterDim.z = 1;
+      auto launch = [&](int c) {
+        cudaLaunchConfig_t config{};
+        config.gridDim = dim3(static_cast<unsigned>(grid));
+        config.blockDim = dim3(kThreads);
+        config.dynamicSmemBytes = smem;
+        config.stream = stream;
+        config.attrs = &attribute;
+        config.numAttrs = cluster > 1 ? 1 : 0;
+        return cudaLaunchKernelEx(&config, kernel, params(c));
+      };
+      if (const cudaError_t e = launch(0); e != cudaSuccess) {  // e.g. a cluster that does not fit on a GPC
+        std::printf("%-26s %-22s not launched: %s\n", "", sc.name, cudaGetErrorString(e));
+        (void)cudaGetLastError();
+        release();
+        continue;
+      }
       std::vector<uint32_t> sums(static_cast<size_t>(grid));
       CHECK(cudaMemcpyAsync(sums.data(), d_sums, sums.size() * 4, cudaMemcpyDeviceToHost, stream));
       CHECK(cudaStreamSynchronize(stream));
       const uint32_t got = std::accumulate(sums.begin(), sums.end(), 0u);
-      const double us = time_graph([&](int i) { kernel<<<grid, kThreads, smem, stream>>>(params(i % copies)); }, iters,
-                                   reps, stream);
+      const double us = time_graph([&](int i) { CHECK(launch(i % copies)); }, iters, reps, stream);
       if (dense && !sc.bulk && !sc.persistent) dense_us = us;
       char label[64];
       std::snprintf(label, sizeof label, "(%d,%d,%d,%d,%d,%d)", s.B, s.ctx, s.Hq, s.Hkv, s.D, s.bs);
       char ratio[16] = "";
       if (dense_us > 0) std::snprintf(ratio, sizeof ratio, "%.3f", us / dense_us);
-      std::printf("%-26s %-15s %6d %6zu %5d %9.1f %7.2f %8s %s\n", label, sc.name, grid, w.tiles.size(), w.ctas_per_sm,
+      std::printf("%-26s %-22s %6d %6zu %5d %9.1f %7.2f %8s %s\n", label, sc.name, grid, w.tiles.size(), w.ctas_per_sm,
                   us, kv_bytes / us / 1e6, ratio, got == expected ? "ok" : "WRONG SUM");
       std::fflush(stdout);
-      CHECK(cudaFree(d_table));
-      CHECK(cudaFree(d_first));
-      CHECK(cudaFree(d_tiles));
-      CHECK(cudaFree(d_sums));
+      release();
     }
     for (int c = 0; c < copies; ++c) {
       CHECK(cudaFree(k[c]));

@@ -9,36 +9,43 @@
 
 namespace pagedattn::cuda {
 
-// cudaLaunchKernelEx with programmatic stream serialization when `pdl`.
+// cudaLaunchKernelEx with programmatic stream serialization when `pdl`, in thread-block clusters of `cluster`
+// consecutive CTAs when it is above 1 (sm_90).
 template <class Kernel, class Params>
 void launch_with_pdl(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
-                     const Params& params) {
+                     const Params& params, int cluster = 1) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = static_cast<size_t>(smem_bytes);
   config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = pdl ? 1 : 0;
+  cudaLaunchAttribute attributes[2]{};
+  config.attrs = attributes;
+  if (pdl) {
+    attributes[config.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[config.numAttrs++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 1) {
+    attributes[config.numAttrs].id = cudaLaunchAttributeClusterDimension;
+    attributes[config.numAttrs++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
+  }
   PA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, params));
 }
 
 template <class T, int D, int kCtasPerSm>
-void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) {
+void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl, int cluster) {
   using Cfg = DecodeConfig<T, D, kCtasPerSm>;
   const auto kernel = decode_kernel<T, D, kCtasPerSm>;
   // Raising the dynamic shared-memory limit is per device and cheap: doing it each launch keeps this stateless.
   PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
-  launch_with_pdl(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
+  launch_with_pdl(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params, cluster);
 }
 
 template <class T, int D>
-void launch_decode(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl) {
-  if (ctas_per_sm == 1) launch_decode_for<T, D, 1>(params, grid_ctas, stream, pdl);
-  else launch_decode_for<T, D, 2>(params, grid_ctas, stream, pdl);
+void launch_decode(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl,
+                   int cluster) {
+  if (ctas_per_sm == 1) launch_decode_for<T, D, 1>(params, grid_ctas, stream, pdl, cluster);
+  else launch_decode_for<T, D, 2>(params, grid_ctas, stream, pdl, cluster);
 }
 
 template <class Tag, int... Ds>
