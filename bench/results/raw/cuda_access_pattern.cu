@@ -13,6 +13,7 @@
 //             6 stages with one CTA per SM when the grid fits on the SMs, else 3 with two per SM
 //   dense     the same CTAs over the dense layout (each (sequence, KV head) contiguous: what cuDNN reads)
 //   whole     a CTA per work item reading all KV heads of its tokens (each page's rows contiguous)
+//   heads xN  a CTA per work item and N adjacent KV heads (N x 256 contiguous bytes per row at D = 128)
 //   persist   one CTA per SM slot (all SMs) walking an equal share of the tiles through one pipeline, across unit
 //             boundaries (no prologue per unit, no tail; the merge of a cut unit is not costed)
 //   bulk      cp.async.bulk per contiguous run (a row of one head, or a page's rows of all heads), mbarriers
@@ -43,7 +44,7 @@
   } while (0)
 
 constexpr int kThreads = 128;
-constexpr int kTileRows = 64;     // head rows per tile (a tile of `whole` holds 64 / Hkv tokens of all heads)
+constexpr int kTileRows = 64;     // head rows per tile (a tile of N heads holds 64 / N tokens of each)
 constexpr int kMaxPasses = 8;     // 16-byte copies per thread per tile and K/V: tiles of at most 16 KB each
 constexpr int kMaxTileBytes = kMaxPasses * kThreads * 16;
 
@@ -215,7 +216,8 @@ enum class Layout { shuffled, sorted, in_order, dense };
 struct Scheme {
   const char* name;
   Layout layout;
-  bool whole = false, persistent = false, bulk = false, cluster = false;
+  int heads = 1;  // KV heads per CTA; 0: all
+  bool persistent = false, bulk = false, cluster = false;
 };
 
 struct Work {
@@ -226,8 +228,8 @@ struct Work {
 
 // The units and, per CTA, its tiles. Splits as our planner makes them: none when the unsplit grid puts a CTA on
 // 90% of the SMs, else about one wave (at least 256 tokens, at most 2048 pages per item).
-Work plan(int seqs, int ctx, int kv_heads, int head_bytes, int bs, bool whole, bool persistent, int sms) {
-  const int heads = whole ? kv_heads : 1, groups = kv_heads / heads, pages = (ctx + bs - 1) / bs;
+Work plan(int seqs, int ctx, int kv_heads, int head_bytes, int bs, int heads, bool persistent, int sms) {
+  const int groups = kv_heads / heads, pages = (ctx + bs - 1) / bs;
   const int unsplit = seqs * groups;
   int splits = unsplit * 10 >= sms * 9 ? 1 : std::max(1, sms / unsplit);
   int chunk = (pages + splits - 1) / splits;
@@ -330,16 +332,18 @@ int main(int argc, char** argv) {
       {"head", Layout::shuffled},
       {"head sorted", Layout::sorted},
       {"head in-order", Layout::in_order},
-      {"head persist", Layout::shuffled, false, true},
-      {"head bulk", Layout::shuffled, false, false, true},
-      {"head cluster", Layout::shuffled, false, false, false, true},
-      {"head cluster in-order", Layout::in_order, false, false, false, true},
-      {"whole", Layout::shuffled, true},
-      {"whole in-order", Layout::in_order, true},
-      {"whole bulk", Layout::shuffled, true, false, true},
-      {"whole persist", Layout::shuffled, true, true},
-      {"dense persist", Layout::dense, false, true},
-      {"dense bulk", Layout::dense, false, false, true},
+      {"head persist", Layout::shuffled, 1, true},
+      {"head bulk", Layout::shuffled, 1, false, true},
+      {"head cluster", Layout::shuffled, 1, false, false, true},
+      {"head cluster in-order", Layout::in_order, 1, false, false, true},
+      {"heads x2", Layout::shuffled, 2},
+      {"heads x4", Layout::shuffled, 4},
+      {"whole", Layout::shuffled, 0},
+      {"whole in-order", Layout::in_order, 0},
+      {"whole bulk", Layout::shuffled, 0, false, true},
+      {"whole persist", Layout::shuffled, 0, true},
+      {"dense persist", Layout::dense, 1, true},
+      {"dense bulk", Layout::dense, 1, false, true},
   };
   std::printf("%-26s %-22s %6s %6s %5s %9s %7s %8s %s\n", "shape (B,ctx,Hq,Hkv,D,bs)", "scheme", "CTAs", "tiles", "CTA/SM",
               "us", "TB/s", "/dense", "check");
@@ -375,9 +379,10 @@ int main(int argc, char** argv) {
         std::shuffle(ids.begin(), ids.end(), std::mt19937_64(s.B * 131 + s.bs));  // as bench_decode_cuda
       if (sc.layout == Layout::sorted)
         for (int b = 0; b < seqs; ++b) std::sort(ids.begin() + b * seq_pages, ids.begin() + (b + 1) * seq_pages);
-      const Work w = plan(seqs, s.ctx, kv_heads, head_bytes, bs, sc.whole, sc.persistent, sms);
+      const int heads = sc.heads == 0 ? kv_heads : sc.heads;
+      if (kv_heads % heads != 0) continue;  // e.g. pairs of SmolLM2's 3 KV heads
+      const Work w = plan(seqs, s.ctx, kv_heads, head_bytes, bs, heads, sc.persistent, sms);
       const int grid = static_cast<int>(w.cta_first.size()) - 1;
-      const int heads = sc.whole ? kv_heads : 1;
       // The plan covers every (sequence, token, head run) once (the device check then shows every word was read).
       std::vector<uint8_t> covered(static_cast<size_t>(seqs) * s.ctx * (kv_heads / heads));
       for (const Tile& t : w.tiles)
