@@ -19,7 +19,7 @@ stage=.gpu/h200
 rm -rf "$stage/bin" "$stage/lib" "$stage/python" && mkdir -p "$stage/bin" "$stage/lib" "$stage/whl" "$stage/python"
 for t in $targets; do cp "$(find build-sm90/tests build-sm90/bench -type f -name "$t" | head -n1)" "$stage/bin/"; done
 # The decode access-pattern lab (bench/results/raw/cuda_access_pattern.cu; not part of the build).
-nvcc -O3 -std=c++20 -arch=sm_90a bench/results/raw/cuda_access_pattern.cu -o "$stage/bin/access_gpu"
+nvcc -O3 -std=c++20 -arch=sm_90a -I src bench/results/raw/cuda_access_pattern.cu -o "$stage/bin/access_gpu"
 cp -r build-sm90/python/pagedattn "$stage/python/"
 # Every shared library outside glibc/libstdc++ that the binaries need.
 for f in "$stage"/bin/* "$stage"/python/pagedattn/*.so; do ldd "$f"; done | awk '/=> \// {print $3}' | sort -u |

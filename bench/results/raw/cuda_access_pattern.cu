@@ -7,7 +7,8 @@
 // whole cache (each word read exactly once). bf16; timings as bench_decode_cuda's (median over replays of a CUDA
 // graph of 20 calls, cycling over enough copies of the cache that the working set is at least 4 x the L2).
 // A lab, not part of the build; on the GPU machine (nvcc 13, an sm_90 GPU):
-//   nvcc -O3 -std=c++20 -arch=sm_90a cuda_access_pattern.cu -o access_gpu && ./access_gpu [--reps N]
+//   nvcc -O3 -std=c++20 -arch=sm_90a -I src bench/results/raw/cuda_access_pattern.cu -o access_gpu && ./access_gpu
+// (from the repository root; [--reps N])
 // Schemes (a "unit" is what one CTA of our kernel reads: one sequence's range of pages for one KV head):
 //   head      our kernel's decomposition: a CTA per (work item, KV head), 64-row tiles of 16-byte cp.async,
 //             6 stages with one CTA per SM when the grid fits on the SMs, else 3 with two per SM
@@ -33,6 +34,9 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "attention/cuda/mbarrier.cuh"
+#include "attention/cuda/ptx.cuh"
 
 #define CHECK(x)                                                                             \
   do {                                                                                       \
@@ -65,27 +69,14 @@ struct Params {
   uint32_t* sums;        // per CTA: the sum of every word it read
 };
 
-__device__ inline uint32_t smem_u32(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-__device__ inline void cp_async_16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-}
-__device__ inline void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ inline void cp_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-__device__ inline void bar_init(uint32_t bar) { asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(bar) : "memory"); }
+// The kernel's own PTX wrappers (the same cp.async as the decode kernel); two sm_90 ones it does not use.
+using pagedattn::cuda::ptx::cp_async_16;
+using pagedattn::cuda::ptx::cp_async_commit;
+using pagedattn::cuda::ptx::cp_async_wait;
+using pagedattn::cuda::ptx::smem_address;
+namespace mbarrier = pagedattn::cuda::mbarrier;
 __device__ inline void bar_expect(uint32_t bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ inline void bar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-  } while (!done);
 }
 __device__ inline void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
@@ -108,11 +99,11 @@ __global__ void __launch_bounds__(kThreads) read_kernel(const __grid_constant__ 
   const int first = p.cta_first[blockIdx.x], count = p.cta_first[blockIdx.x + 1] - first;
   const int chunks_per_row = static_cast<int>(p.run_bytes / 16);
   const uint32_t tile_bytes = static_cast<uint32_t>(p.tile_tokens) * p.run_bytes;  // K or V
-  const uint32_t base = smem_u32(smem);
+  const uint32_t base = smem_address(smem);
   const uint32_t bars = base + kStages * 2 * tile_bytes;
   const bool contiguous_rows = p.run_bytes == p.row_pitch;  // a page's rows of all heads are one run
   if constexpr (kBulk) {
-    if (tid < kStages) bar_init(bars + 8 * tid);
+    if (tid < kStages) mbarrier::init(bars + 8 * tid, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     __syncthreads();
   }
@@ -145,8 +136,8 @@ __global__ void __launch_bounds__(kThreads) read_kernel(const __grid_constant__ 
         const int i = tid + k * kThreads, r = i / chunks_per_row;
         if (r >= t.ntok) break;
         const uint64_t at = static_cast<uint64_t>(slots[k]) * p.row_pitch + t.col + (i - r * chunks_per_row) * 16;
-        cp_async_16(sk + i * 16, p.k + at);
-        cp_async_16(sv + i * 16, p.v + at);
+        cp_async_16(sk + i * 16, p.k + at, true);
+        cp_async_16(sv + i * 16, p.v + at, true);
       }
     }
   };
@@ -161,7 +152,7 @@ __global__ void __launch_bounds__(kThreads) read_kernel(const __grid_constant__ 
       look_up(t, slots);
       issue(t, slots, n);
     }
-    if constexpr (!kBulk) cp_commit();
+    if constexpr (!kBulk) cp_async_commit();
   }
   Tile ahead = kStages - 1 < count ? p.tiles[first + kStages - 1] : Tile{};
   look_up(ahead, slots);
@@ -170,12 +161,12 @@ __global__ void __launch_bounds__(kThreads) read_kernel(const __grid_constant__ 
   uint32_t sum = 0;
   for (int n = 0; n < count; ++n) {
     const int live = p.tiles[first + n].ntok * chunks_per_row;  // loaded while the tile lands
-    if constexpr (kBulk) bar_wait(bars + 8 * (n % kStages), (n / kStages) & 1);
-    else cp_wait<kStages - 2>();
+    if constexpr (kBulk) mbarrier::wait(bars + 8 * (n % kStages), (n / kStages) & 1);
+    else cp_async_wait<kStages - 2>();
     __syncthreads();  // every thread's copies of tile n landed; everyone is done with the slot refilled next
     const int next = n + kStages - 1;
     if (next < count) issue(ahead, slots, next);
-    if constexpr (!kBulk) cp_commit();
+    if constexpr (!kBulk) cp_async_commit();
     ahead = ahead2;
     if (next + 1 < count) look_up(ahead, slots);
     if (next + 2 < count) ahead2 = p.tiles[first + next + 2];
