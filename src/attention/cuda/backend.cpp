@@ -65,12 +65,12 @@ int decode_ctas_per_sm(int64_t grid_ctas, int64_t sms) {
   return grid_ctas <= sms ? 1 : 2;
 }
 
-// CTAs per thread-block cluster (1: none). PAGEDATTN_DECODE_CLUSTER=n (sm_90) launches the decode grid in
-// clusters of n consecutive CTAs, which the GPU runs on one GPC at once: where n divides an item's CTAs (its KV
-// heads), the CTAs that read the same pages run side by side. An experiment on what the page scatter costs
-// (bench/results/raw/cuda_access_pattern.cu); off by default.
+// CTAs per thread-block cluster (1: none). PAGEDATTN_DECODE_CLUSTER=n (sm_90; 0 or 1: none) launches the decode
+// grid in clusters of n consecutive CTAs, which the GPU runs on one GPC at once: where n divides an item's CTAs
+// (its KV heads), the CTAs that read the same pages run side by side. An experiment on what the page scatter
+// costs (bench/results/raw/cuda_access_pattern.cu); off by default.
 int decode_cluster(int64_t ctas_per_item, int compute_major) {
-  static const int forced = forced_choice("PAGEDATTN_DECODE_CLUSTER", 1, 8);
+  static const int forced = forced_choice("PAGEDATTN_DECODE_CLUSTER", 0, 8);
   return compute_major >= 9 && forced > 1 && ctas_per_item % forced == 0 ? forced : 1;
 }
 
