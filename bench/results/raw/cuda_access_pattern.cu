@@ -35,17 +35,12 @@
 #include <string>
 #include <vector>
 
+#include "../../cuda/graph_timer.h"  // bench/cuda: the CUDA benchmarks' timer
 #include "attention/cuda/mbarrier.cuh"
 #include "attention/cuda/ptx.cuh"
 
-#define CHECK(x)                                                                             \
-  do {                                                                                       \
-    cudaError_t e_ = (x);                                                                    \
-    if (e_ != cudaSuccess) {                                                                 \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                          \
-    }                                                                                        \
-  } while (0)
+using pagedattn::bench::check;
+using pagedattn::bench::time_graph;
 
 constexpr int kThreads = 128;
 constexpr int kTileRows = 64;     // head rows per tile (a tile of N heads holds 64 / N tokens of each)
@@ -214,7 +209,7 @@ struct Scheme {
 struct Work {
   std::vector<Tile> tiles;
   std::vector<int> cta_first{0};
-  int ctas_per_sm = 2;
+  int ctas_per_sm = 1;
 };
 
 // The units and, per CTA, its tiles. Splits as our planner makes them: none when the unsplit grid puts a CTA on
@@ -228,22 +223,20 @@ Work plan(int seqs, int ctx, int kv_heads, int head_bytes, int bs, int heads, bo
   chunk = std::min(chunk, 2048);
   splits = (pages + chunk - 1) / chunk;
   const int tile_tokens = std::max(1, kTileRows / heads);
-  std::vector<std::vector<Tile>> units;
+  Work w;
+  std::vector<int> unit_ends;  // into w.tiles
   for (int b = 0; b < seqs; ++b)
     for (int s = 0; s < splits; ++s)
       for (int g = 0; g < groups; ++g) {
-        std::vector<Tile> u;
         const int t0 = s * chunk * bs, t1 = std::min(ctx, (s + 1) * chunk * bs);
         for (int t = t0; t < t1; t += tile_tokens)
-          u.push_back({b, t, std::min(tile_tokens, t1 - t), static_cast<uint32_t>(g * heads * head_bytes)});
-        units.push_back(std::move(u));
+          w.tiles.push_back({b, t, std::min(tile_tokens, t1 - t), static_cast<uint32_t>(g * heads * head_bytes)});
+        unit_ends.push_back(static_cast<int>(w.tiles.size()));
       }
-  Work w;
-  const int num_units = static_cast<int>(units.size());
+  const int num_units = static_cast<int>(unit_ends.size());
   w.ctas_per_sm = num_units <= sms ? 1 : 2;
-  for (const auto& u : units) w.tiles.insert(w.tiles.end(), u.begin(), u.end());
   if (!persistent) {
-    for (const auto& u : units) w.cta_first.push_back(w.cta_first.back() + static_cast<int>(u.size()));
+    w.cta_first.insert(w.cta_first.end(), unit_ends.begin(), unit_ends.end());
     return w;
   }
   // Persistent: every SM slot takes an equal share of the tiles in unit order (units cut anywhere: a kernel
@@ -251,36 +244,6 @@ Work plan(int seqs, int ctx, int kv_heads, int head_bytes, int bs, int heads, bo
   const int64_t grid = int64_t{sms} * w.ctas_per_sm, total = static_cast<int64_t>(w.tiles.size());
   for (int64_t c = 1; c <= grid; ++c) w.cta_first.push_back(static_cast<int>(total * c / grid));
   return w;
-}
-
-template <class F>
-double time_graph(F&& enqueue, int iters, int reps, cudaStream_t stream) {
-  cudaGraph_t graph;
-  cudaGraphExec_t exec;
-  CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < iters; ++i) enqueue(i);
-  CHECK(cudaStreamEndCapture(stream, &graph));
-  CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  CHECK(cudaGraphLaunch(exec, stream));
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a, stream));
-    CHECK(cudaGraphLaunch(exec, stream));
-    CHECK(cudaEventRecord(b, stream));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1e3 / iters);
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  CHECK(cudaGraphExecDestroy(exec));
-  CHECK(cudaGraphDestroy(graph));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
 }
 
 using Kernel = void (*)(Params);
@@ -299,7 +262,7 @@ Kernel pick(int stages, bool bulk) {
   std::exit(1);
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   int reps = 15, iters = 20;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
@@ -309,10 +272,10 @@ int main(int argc, char** argv) {
     }
   }
   cudaDeviceProp prop;
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const int sms = prop.multiProcessorCount;
   cudaStream_t stream;
-  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   std::printf("device %s, %d SMs, L2 %.0f MB\n", prop.name, sms, prop.l2CacheSize / 1e6);
 
   const std::vector<Shape> shapes = {{1, 32768, 32, 8, 128, 16}, {16, 4096, 32, 8, 128, 16}, {64, 2048, 32, 8, 128, 16},
@@ -345,19 +308,19 @@ int main(int argc, char** argv) {
     const int copies = static_cast<int>(std::clamp<double>(std::ceil(4.0 * prop.l2CacheSize / kv_bytes), 1, 8));
     std::vector<uint32_t*> k(copies), v(copies);
     for (int c = 0; c < copies; ++c) {
-      CHECK(cudaMalloc(&k[c], cache_bytes));
-      CHECK(cudaMalloc(&v[c], cache_bytes));
+      check(cudaMalloc(&k[c], cache_bytes), "cudaMalloc");
+      check(cudaMalloc(&v[c], cache_bytes), "cudaMalloc");
       fill_kernel<<<1024, 256, 0, stream>>>(k[c], cache_bytes / 4, 2 * c + 1);
       fill_kernel<<<1024, 256, 0, stream>>>(v[c], cache_bytes / 4, 2 * c + 2);
     }
     uint32_t* d_expected;
-    CHECK(cudaMalloc(&d_expected, 4));
-    CHECK(cudaMemsetAsync(d_expected, 0, 4, stream));
+    check(cudaMalloc(&d_expected, 4), "cudaMalloc");
+    check(cudaMemsetAsync(d_expected, 0, 4, stream), "cudaMemsetAsync");
     sum_kernel<<<1024, 256, 0, stream>>>(k[0], cache_bytes / 4, d_expected);
     sum_kernel<<<1024, 256, 0, stream>>>(v[0], cache_bytes / 4, d_expected);
     uint32_t expected;
-    CHECK(cudaMemcpyAsync(&expected, d_expected, 4, cudaMemcpyDeviceToHost, stream));
-    CHECK(cudaStreamSynchronize(stream));
+    check(cudaMemcpyAsync(&expected, d_expected, 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     double dense_us = 0;
     for (const Scheme& sc : schemes) {
       // The dense layout is the same buffer read as B x Hkv sequences of one head, in-order 16-token pages.
@@ -394,23 +357,24 @@ int main(int argc, char** argv) {
       const int stages = std::min(w.ctas_per_sm == 1 ? 8 : 4, budget / tile_bytes);
       const size_t smem = static_cast<size_t>(stages) * tile_bytes + 64;
       const Kernel kernel = pick(stages, sc.bulk);
-      CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
+            "cudaFuncSetAttribute");
 
       int *d_table, *d_first;
       Tile* d_tiles;
       uint32_t* d_sums;
-      CHECK(cudaMalloc(&d_table, ids.size() * 4));
-      CHECK(cudaMalloc(&d_first, w.cta_first.size() * 4));
-      CHECK(cudaMalloc(&d_tiles, w.tiles.size() * sizeof(Tile)));
-      CHECK(cudaMalloc(&d_sums, static_cast<size_t>(grid) * 4));
-      CHECK(cudaMemcpy(d_table, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
-      CHECK(cudaMemcpy(d_first, w.cta_first.data(), w.cta_first.size() * 4, cudaMemcpyHostToDevice));
-      CHECK(cudaMemcpy(d_tiles, w.tiles.data(), w.tiles.size() * sizeof(Tile), cudaMemcpyHostToDevice));
+      check(cudaMalloc(&d_table, ids.size() * 4), "cudaMalloc");
+      check(cudaMalloc(&d_first, w.cta_first.size() * 4), "cudaMalloc");
+      check(cudaMalloc(&d_tiles, w.tiles.size() * sizeof(Tile)), "cudaMalloc");
+      check(cudaMalloc(&d_sums, static_cast<size_t>(grid) * 4), "cudaMalloc");
+      check(cudaMemcpy(d_table, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
+      check(cudaMemcpy(d_first, w.cta_first.data(), w.cta_first.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
+      check(cudaMemcpy(d_tiles, w.tiles.data(), w.tiles.size() * sizeof(Tile), cudaMemcpyHostToDevice), "cudaMemcpy");
       auto release = [&] {
-        CHECK(cudaFree(d_table));
-        CHECK(cudaFree(d_first));
-        CHECK(cudaFree(d_tiles));
-        CHECK(cudaFree(d_sums));
+        check(cudaFree(d_table), "cudaFree");
+        check(cudaFree(d_first), "cudaFree");
+        check(cudaFree(d_tiles), "cudaFree");
+        check(cudaFree(d_sums), "cudaFree");
       };
       auto params = [&](int c) {
         return Params{reinterpret_cast<const char*>(k[c]), reinterpret_cast<const char*>(v[c]), d_table, seq_pages,
@@ -443,10 +407,10 @@ int main(int argc, char** argv) {
         continue;
       }
       std::vector<uint32_t> sums(static_cast<size_t>(grid));
-      CHECK(cudaMemcpyAsync(sums.data(), d_sums, sums.size() * 4, cudaMemcpyDeviceToHost, stream));
-      CHECK(cudaStreamSynchronize(stream));
+      check(cudaMemcpyAsync(sums.data(), d_sums, sums.size() * 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+      check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
       const uint32_t got = std::accumulate(sums.begin(), sums.end(), 0u);
-      const double us = time_graph([&](int i) { CHECK(launch(i % copies)); }, iters, reps, stream);
+      const double us = time_graph([&](int i) { check(launch(i % copies), "launch"); }, iters, reps, stream);
       if (dense && !sc.bulk && !sc.persistent) dense_us = us;
       char label[64];
       std::snprintf(label, sizeof label, "(%d,%d,%d,%d,%d,%d)", s.B, s.ctx, s.Hq, s.Hkv, s.D, s.bs);
@@ -458,10 +422,19 @@ int main(int argc, char** argv) {
       release();
     }
     for (int c = 0; c < copies; ++c) {
-      CHECK(cudaFree(k[c]));
-      CHECK(cudaFree(v[c]));
+      check(cudaFree(k[c]), "cudaFree");
+      check(cudaFree(v[c]), "cudaFree");
     }
-    CHECK(cudaFree(d_expected));
+    check(cudaFree(d_expected), "cudaFree");
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a failed CUDA call (bench::check)
+    std::fprintf(stderr, "access_gpu: %s\n", e.what());
+    return 1;
+  }
 }
