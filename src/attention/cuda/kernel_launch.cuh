@@ -12,7 +12,7 @@ namespace pagedattn::cuda {
 // cudaLaunchKernelEx with programmatic stream serialization when `pdl`, in thread-block clusters of `cluster`
 // consecutive CTAs when it is above 1 (sm_90).
 template <class Kernel, class Params>
-void launch_with_pdl(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
+void launch_kernel(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
                      const Params& params, int cluster = 1) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
@@ -38,7 +38,7 @@ void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t s
   const auto kernel = decode_kernel<T, D, kCtasPerSm>;
   // Raising the dynamic shared-memory limit is per device and cheap: doing it each launch keeps this stateless.
   PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
-  launch_with_pdl(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params, cluster);
+  launch_kernel(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params, cluster);
 }
 
 template <class T, int D>
@@ -63,7 +63,7 @@ DecodeLauncher decode_launcher(int64_t head_dim) {
 
 template <class Tag>
 void launch_merge(const MergeParams& params, cudaStream_t stream, bool pdl) {
-  launch_with_pdl(merge_kernel<cuda_type_t<Tag>>, dim3(params.num_seqs, params.num_q_heads), dim3(kMergeThreads), 0,
+  launch_kernel(merge_kernel<cuda_type_t<Tag>>, dim3(params.num_seqs, params.num_q_heads), dim3(kMergeThreads), 0,
                   stream, pdl, params);
 }
 
