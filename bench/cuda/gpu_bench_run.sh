@@ -13,13 +13,16 @@
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes);
 # `... access`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built by the stage
-# script from bench/results/raw/cuda_access_pattern.cu), and the decode tests and benchmark with the grid in
-# thread-block clusters (PAGEDATTN_DECODE_CLUSTER), nothing else; `all` runs the lab too.
+# script from bench/results/raw/cuda_access_pattern.cu), and the two decode experiments (the grid in thread-block
+# clusters, PAGEDATTN_DECODE_CLUSTER; CTAs of several KV heads, PAGEDATTN_DECODE_KV_HEADS): their tests, the
+# benchmark alternated with each, memcheck and racecheck; nothing else (an estimated 6-8 minutes). `all` runs
+# the lab too.
 set -u
 scope=${1:-all}
 cd .gpu/h200
 for f in bin/*.gz python/pagedattn/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
+save() { tar czf $OUT/all.tgz -C $o .; }  # after each part too: a call cut short still brings back what it did
 export LD_LIBRARY_PATH=$PWD/lib:${LD_LIBRARY_PATH:-} PYTHONUNBUFFERED=1 FLASHINFER_WORKSPACE_BASE=/tmp/fiws \
   FLASHINFER_CUDA_ARCH_LIST=9.0a MAX_JOBS=4
 export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(which nvcc)")")}
@@ -35,28 +38,47 @@ fi
 # The decode part alone: our benchmark, the peers in the same call, then the access pattern with no math.
 decode_and_access() {
   timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
-  if [ "$scope" = access ]; then  # the decode grid in thread-block clusters (PAGEDATTN_DECODE_CLUSTER): tests, A/B
-    # Clusters apply where they divide an item's CTAs: 8 on the tests with 8 KV heads, 2 on most of the others.
-    for cc in 8,1 8,2 2,1 2,2; do
-      cl=${cc%,*} c=${cc#*,}
-      PAGEDATTN_DECODE_CLUSTER=$cl PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 200 bin/test_cuda_attention > $o/test_cluster${cl}_ctas$c.log 2>&1
-      echo "test_cuda_attention (clusters of $cl, build for $c CTA/SM) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $o/test_cluster${cl}_ctas$c.log | tr '\n' ' ')"
+  if [ "$scope" = access ]; then
+    # The decode experiments: the grid in thread-block clusters (PAGEDATTN_DECODE_CLUSTER, where n divides an item's
+    # CTAs: 8 on the tests with 8 KV heads, 2 on most others) and CTAs of several KV heads (PAGEDATTN_DECODE_KV_HEADS,
+    # where they divide the KV heads; 16-bit D = 64/128 only). Their tests first, then the benchmark alternated.
+    for v in CLUSTER=8,1 CLUSTER=2,2 KV_HEADS=4,1 KV_HEADS=4,2 KV_HEADS=2,1 KV_HEADS=2,2; do
+      setting=${v%,*} c=${v#*,}; log=$o/test_${setting/=/}_ctas$c.log
+      env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 200 bin/test_cuda_attention > $log 2>&1
+      echo "test_cuda_attention (PAGEDATTN_DECODE_$setting, build for $c CTA/SM) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $log | tr '\n' ' ')"
     done
+    save
     for round in 1 2; do
-      for c in 0 8 4 2; do
-        PAGEDATTN_DECODE_CLUSTER=$c timeout 90 bin/bench_decode_cuda > $o/decode_cluster${c}_r$round.log 2>&1
-        echo "clusters of $c (0: none), round $round, rc=$?"; grep -E '^(reference|smollm2|block)' $o/decode_cluster${c}_r$round.log
+      for setting in CLUSTER=0 CLUSTER=8 CLUSTER=2 KV_HEADS=2 KV_HEADS=4; do
+        log=$o/decode_${setting/=/}_r$round.log
+        env PAGEDATTN_DECODE_$setting timeout 90 bin/bench_decode_cuda > $log 2>&1
+        echo "PAGEDATTN_DECODE_$setting (CLUSTER=0: the default), round $round, rc=$?"; grep -E '^(reference|smollm2|block)' $log
       done
     done
+    save
   fi
   wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
   timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
   echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
   timeout 150 bin/access_gpu > $o/access.log 2>&1; echo "access lab rc=$?"; cat $o/access.log
+  save
 }
 if [ "$scope" = access ]; then
   decode_and_access
-  tar czf $OUT/all.tgz -C $o .
+  # The experiments' kernels under the sanitizers, after the timings.
+  F_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaGraph.*'
+  for v in KV_HEADS=4,1 KV_HEADS=2,2 CLUSTER=8,1; do
+    setting=${v%,*} c=${v#*,}
+    env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 150 compute-sanitizer --tool memcheck \
+      --error-exitcode 9 bin/test_cuda_attention --gtest_filter="$F_MEM" > $o/memcheck_${setting/=/}_ctas$c.log 2>&1 &
+    env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 150 compute-sanitizer --tool racecheck \
+      --error-exitcode 9 bin/test_cuda_attention --gtest_filter="$F_MEM" > $o/racecheck_${setting/=/}_ctas$c.log 2>&1 &
+  done
+  wait
+  for f in $o/memcheck_*.log $o/racecheck_*.log; do
+    echo "$(basename $f): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' $f | tr '\n' ' ')"
+  done
+  save
   exit 0
 fi
 if [ "$scope" != check ]; then
@@ -140,4 +162,4 @@ if [ -n "$ws_variants" ]; then
 fi
 wait
 cat $o/s[1-9]*.txt 2>/dev/null
-tar czf $OUT/all.tgz -C $o .
+save

@@ -101,14 +101,15 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const int device = a.query.device.index;
   ScopedDevice guard(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
-  const int64_t group = s.group_size();
-  const int64_t head_chunks = (group + kHeadsPerCta - 1) / kHeadsPerCta;
-  const int64_t ctas_per_item = s.num_kv_heads * head_chunks;
+  const DecodeGrid grid =
+      decode_grid(s.num_kv_heads, s.group_size(), wanted_kv_heads_per_cta(), probe.max_kv_heads_per_cta);
+  const int64_t ctas_per_item = grid.ctas_per_item;
   const int64_t sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
 
   DecodeParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
-  p.head_chunks = to_i32(head_chunks);
+  p.head_chunks = grid.head_chunks;
+  p.kv_heads_per_cta = grid.kv_heads_per_cta;
 
   MergeParams m{};
   m.out = a.out.data;

@@ -19,6 +19,8 @@ inline constexpr int kMaxItemPages = 2048;
 inline constexpr int kTargetCtasPerSm = PAGEDATTN_TUNE_CTAS_PER_SM;
 // Query heads one CTA handles (the rows of an mma tile); larger GQA groups take several CTAs per KV head.
 inline constexpr int kHeadsPerCta = 16;
+// The most adjacent KV heads one CTA may take (DecodeParams::kv_heads_per_cta; decode_config.cuh says which builds).
+inline constexpr int kMaxKvHeadsPerCta = 4;
 
 // One CTA's share of a sequence, for each (KV head, head chunk): pages [first_page, first_page + num_pages).
 struct DecodeWorkItem {
@@ -30,6 +32,7 @@ struct DecodeWorkItem {
 
 struct DecodeParams : PagedParams {
   int32_t head_chunks;
+  int32_t kv_heads_per_cta = 1;  // adjacent KV heads per CTA (split_planner.h's DecodeGrid)
   // The work list: from an AttentionPlan, or (items == nullptr) every sequence cut into uniform_splits
   // items of chunk_pages pages, item i = (sequence i / uniform_splits, split i % uniform_splits).
   const DecodeWorkItem* items;

@@ -23,6 +23,7 @@ struct DecodeLauncher {
   // `cluster` > 1 (sm_90): thread-block clusters of that many consecutive CTAs (it divides grid_ctas).
   void (*launch)(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl,
                  int cluster) = nullptr;
+  int max_kv_heads_per_cta = 1;  // the most DecodeParams::kv_heads_per_cta its builds take
   explicit operator bool() const { return launch != nullptr; }
 };
 
