@@ -55,6 +55,7 @@ decode_and_access() {
         echo "PAGEDATTN_DECODE_$setting (CLUSTER=0: the default), round $round, rc=$?"; grep -E '^(reference|smollm2|block)' $log
       done
     done
+    python3 tree/bench/cuda/ab_table.py $o/decode_*_r[12].log --baseline CLUSTER0 | tee $o/ab_table.md
     save
   fi
   wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
