@@ -47,9 +47,11 @@ template <class T, int D, int kCtasPerSm>
 void launch_decode_build(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl, int cluster) {
   constexpr int kMost = DecodeConfig<T, D, kCtasPerSm>::kKvHeadsLimit;
   if constexpr (kMost >= 4)
-    if (params.kv_heads_per_cta == 4) return launch_decode_for<T, D, kCtasPerSm, 4>(params, grid_ctas, stream, pdl, cluster);
+    if (params.kv_heads_per_cta == 4)
+      return launch_decode_for<T, D, kCtasPerSm, 4>(params, grid_ctas, stream, pdl, cluster);
   if constexpr (kMost >= 2)
-    if (params.kv_heads_per_cta == 2) return launch_decode_for<T, D, kCtasPerSm, 2>(params, grid_ctas, stream, pdl, cluster);
+    if (params.kv_heads_per_cta == 2)
+      return launch_decode_for<T, D, kCtasPerSm, 2>(params, grid_ctas, stream, pdl, cluster);
   launch_decode_for<T, D, kCtasPerSm, 1>(params, grid_ctas, stream, pdl, cluster);
 }
 
