@@ -86,12 +86,12 @@ int32_t decode_prefetch_ahead(int64_t grid_ctas, int64_t resident, int64_t ctas_
 
 void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const char* op = "paged_attention";
-  const DecodeLauncher probe = [&] {
+  const DecodeLauncher launcher = [&] {
     DecodeLauncher found;
     dispatch_dtype(a.query.dtype, [&](auto tag) { found = decode_launcher<decltype(tag)>(s.head_dim); });
     return found;
   }();
-  PA_CHECK_ARG(static_cast<bool>(probe), "{}: head_dim {} has no CUDA decode kernel: expected one of 64, 80, 96, 128, 256",
+  PA_CHECK_ARG(static_cast<bool>(launcher), "{}: head_dim {} has no CUDA decode kernel: expected one of 64, 80, 96, 128, 256",
                op, s.head_dim);
   check_aligned(op, "query", a.query);
   check_aligned(op, "out", a.out);
@@ -102,7 +102,7 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   ScopedDevice guard(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
   const DecodeGrid grid =
-      decode_grid(s.num_kv_heads, s.group_size(), wanted_kv_heads_per_cta(), probe.max_kv_heads_per_cta);
+      decode_grid(s.num_kv_heads, s.group_size(), wanted_kv_heads_per_cta(), launcher.max_kv_heads_per_cta);
   const int64_t ctas_per_item = grid.ctas_per_item;
   const int64_t sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
 
@@ -187,8 +187,8 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
     const int64_t grid_ctas = num_items * ctas_per_item;
     const int ctas_per_sm = decode_ctas_per_sm(grid_ctas, sms);
     p.prefetch_ahead = decode_prefetch_ahead(grid_ctas, sms * ctas_per_sm, ctas_per_item);
-    decode_launcher<Tag>(s.head_dim).launch(p, static_cast<int>(grid_ctas), ctas_per_sm, stream, /*pdl=*/false,
-                                            decode_cluster(ctas_per_item, compute_major));
+    launcher.launch(p, static_cast<int>(grid_ctas), ctas_per_sm, stream, /*pdl=*/false,
+                 decode_cluster(ctas_per_item, compute_major));
     if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));
