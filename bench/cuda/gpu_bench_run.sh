@@ -12,13 +12,14 @@
 # 190-322 s (FlashInfer's fa3 JIT compile sets it), `check` 132 s (2026-12-02, bench/results/cuda_h200.md).
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes);
-# `... access`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built by the stage
-# script from bench/results/raw/cuda_access_pattern.cu), and the two decode experiments (the grid in thread-block
-# clusters, PAGEDATTN_DECODE_CLUSTER; CTAs of several KV heads, PAGEDATTN_DECODE_KV_HEADS): their tests, the
-# benchmark alternated with each, memcheck and racecheck; nothing else (an estimated 6-8 minutes). `all` runs
-# the lab too.
+# `... access [NAME=VALUE ...]`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built
+# by the stage script from bench/results/raw/cuda_access_pattern.cu); nothing else (run 59: 283 s with two
+# settings' tests and A/B). Each setting (an environment variable, e.g. PAGEDATTN_DECODE_PREFETCH=0) runs the decode
+# tests, then the benchmark is alternated over the default and every setting in two rounds and ab_table.py prints
+# their ratios, then memcheck and racecheck run on the decode tests under each.
 set -u
 scope=${1:-all}
+settings=("${@:2}")
 cd .gpu/h200
 for f in bin/*.gz python/pagedattn/*.gz; do [ -e "$f" ] && gunzip -f "$f"; done
 o=/tmp/o; mkdir -p $o /tmp/fi_ready
@@ -35,49 +36,44 @@ if [ "$scope" = all ] || [ "$scope" = access ]; then
   python3 $P/flashinfer_warmup.py 128 > $o/fi128.log 2>&1 & w1=$!
   python3 $P/flashinfer_warmup.py 64 > $o/fi64.log 2>&1 & w2=$!
 fi
-# The decode part alone: our benchmark, the peers in the same call, then the access pattern with no math.
+# The decode part: our benchmark (and its A/B over settings), the peers in the same call, then (`access`) the
+# access pattern with no math.
 decode_and_access() {
   timeout 90 bin/bench_decode_cuda --csv $o/decode_ours.csv > $o/decode_bench.log 2>&1; echo "decode bench rc=$?"
-  if [ "$scope" = access ]; then
-    # The decode experiments: the grid in thread-block clusters (PAGEDATTN_DECODE_CLUSTER, where n divides an item's
-    # CTAs: 8 on the tests with 8 KV heads, 2 on most others) and CTAs of several KV heads (PAGEDATTN_DECODE_KV_HEADS,
-    # where they divide the KV heads; 16-bit D = 64/128 only). Their tests first, then the benchmark alternated.
-    for v in CLUSTER=8,1 KV_HEADS=4,1 KV_HEADS=4,2 KV_HEADS=2,2; do
-      setting=${v%,*} c=${v#*,}; log=$o/test_${setting/=/}_ctas$c.log
-      env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 200 bin/test_cuda_attention > $log 2>&1
-      echo "test_cuda_attention (PAGEDATTN_DECODE_$setting, build for $c CTA/SM) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' $log | tr '\n' ' ')"
+  if [ ${#settings[@]} -gt 0 ]; then  # `access` with settings: their tests, then the A/B table
+    for v in "${settings[@]}"; do
+      env "$v" timeout 200 bin/test_cuda_attention > "$o/test_$v.log" 2>&1
+      echo "test_cuda_attention ($v) rc=$? $(grep -E '^\[  PASSED|^\[  FAILED  \] [0-9]+' "$o/test_$v.log" | tr '\n' ' ')"
     done
-    save
     for round in 1 2; do
-      for setting in CLUSTER=0 CLUSTER=8 CLUSTER=2 KV_HEADS=2 KV_HEADS=4; do
-        log=$o/decode_${setting/=/}_r$round.log
-        env PAGEDATTN_DECODE_$setting timeout 90 bin/bench_decode_cuda > $log 2>&1
-        echo "PAGEDATTN_DECODE_$setting (CLUSTER=0: the default), round $round, rc=$?"; grep -E '^(reference|smollm2|block)' $log
+      for v in default "${settings[@]}"; do
+        env $([ "$v" = default ] || echo "$v") timeout 90 bin/bench_decode_cuda > "$o/decode_${v}_r$round.log" 2>&1
+        echo "decode bench ($v), round $round, rc=$?"
       done
     done
-    python3 tree/bench/cuda/ab_table.py $o/decode_*_r[12].log --baseline CLUSTER0 | tee $o/ab_table.md
+    python3 tree/bench/cuda/ab_table.py $o/decode_*_r[12].log --baseline default | tee $o/ab_table.md
     save
   fi
   wait $w1 $w2; tail -n1 $o/fi128.log $o/fi64.log
   timeout 200 python3 $P/peer_decode.py $o/decode_ours.csv --csv $o/decode_peers.csv > $o/decode_peers.log 2>&1
   echo "decode peers rc=$?"; tail -16 $o/decode_peers.log
-  timeout 120 bin/access_gpu > $o/access.log 2>&1; echo "access lab rc=$?"; cat $o/access.log
+  if [ "$scope" = access ]; then
+    timeout 120 bin/access_gpu > $o/access.log 2>&1; echo "access lab rc=$?"; cat $o/access.log
+  fi
   save
 }
 if [ "$scope" = access ]; then
   decode_and_access
-  # The experiments' kernels under the sanitizers, after the timings.
   F_MEM='Dtypes/*:CudaDecode.Ragged*:CudaDecode.SharedPrefixBlocks:CudaGraph.*'
-  for v in KV_HEADS=4,1 KV_HEADS=2,2 CLUSTER=8,1; do
-    setting=${v%,*} c=${v#*,}
-    env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 150 compute-sanitizer --tool memcheck \
-      --error-exitcode 9 bin/test_cuda_attention --gtest_filter="$F_MEM" > $o/memcheck_${setting/=/}_ctas$c.log 2>&1 &
-    env PAGEDATTN_DECODE_$setting PAGEDATTN_DECODE_CTAS_PER_SM=$c timeout 150 compute-sanitizer --tool racecheck \
-      --error-exitcode 9 bin/test_cuda_attention --gtest_filter="$F_MEM" > $o/racecheck_${setting/=/}_ctas$c.log 2>&1 &
+  for v in "${settings[@]}"; do  # each setting's kernels under the sanitizers, after the timings
+    env "$v" timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 bin/test_cuda_attention \
+      --gtest_filter="$F_MEM" > "$o/memcheck_$v.log" 2>&1 &
+    env "$v" timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 bin/test_cuda_attention \
+      --gtest_filter="$F_MEM" > "$o/racecheck_$v.log" 2>&1 &
   done
   wait
   for f in $o/memcheck_*.log $o/racecheck_*.log; do
-    echo "$(basename $f): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' $f | tr '\n' ' ')"
+    [ -e "$f" ] && echo "$(basename "$f"): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED  \] [0-9]+' "$f" | tr '\n' ' ')"
   done
   save
   exit 0

@@ -105,33 +105,14 @@ TEST(SplitPlanner, RandomBatches) {
   }
 }
 
-// The decode grid: several KV heads per CTA only when asked for, as a power of two that divides the KV heads and
-// that the kernel's build takes, and only for GQA groups of one head chunk.
-TEST(DecodeGrid, OneKvHeadPerCtaUnlessAskedFor) {
-  const DecodeGrid grid = decode_grid(/*num_kv_heads=*/8, /*group_size=*/4, /*wanted=*/1, /*most=*/4);
-  EXPECT_EQ(grid.kv_heads_per_cta, 1);
-  EXPECT_EQ(grid.head_chunks, 1);
-  EXPECT_EQ(grid.ctas_per_item, 8);
-  EXPECT_EQ(decode_grid(8, 40, 1, 4).head_chunks, 3);  // 40 query heads per KV head: chunks of 16, 16, 8
-  EXPECT_EQ(decode_grid(8, 40, 1, 4).ctas_per_item, 24);
-}
-
-TEST(DecodeGrid, SeveralKvHeadsPerCta) {
-  struct Case {
-    int64_t kv_heads, group;
-    int wanted, most, expected;
-  };
-  for (const Case& c : {Case{8, 4, 4, 4, 4}, Case{8, 4, 2, 4, 2}, Case{8, 4, 4, 2, 2}, Case{8, 4, 4, 1, 1},
-                        Case{8, 4, 3, 4, 2},  // not a power of two: the one below it
-                        Case{6, 1, 4, 4, 2},  // 4 does not divide 6, 2 does
-                        Case{3, 3, 4, 4, 1},  // SmolLM2's 3 KV heads: none does
-                        Case{2, 16, 4, 4, 2}, Case{8, 17, 4, 4, 1},  // a group of two head chunks: one head
-                        Case{8, 4, 0, 4, 1}}) {
-    const DecodeGrid grid = decode_grid(c.kv_heads, c.group, c.wanted, c.most);
-    EXPECT_EQ(grid.kv_heads_per_cta, c.expected) << c.kv_heads << " KV heads, group " << c.group << ", wanted "
-                                                 << c.wanted << ", most " << c.most;
-    EXPECT_EQ(grid.ctas_per_item, c.kv_heads / grid.kv_heads_per_cta * grid.head_chunks);
-  }
+// The decode grid: one CTA per KV head and chunk of up to 16 of its query heads.
+TEST(DecodeGrid, OneCtaPerKvHeadAndHeadChunk) {
+  EXPECT_EQ(decode_ctas_per_item(/*num_kv_heads=*/8, /*group_size=*/4), 8);
+  EXPECT_EQ(decode_ctas_per_item(3, 3), 3);    // SmolLM2
+  EXPECT_EQ(decode_ctas_per_item(8, 16), 8);   // one full chunk
+  EXPECT_EQ(decode_ctas_per_item(8, 17), 16);  // 16 + 1
+  EXPECT_EQ(decode_head_chunks(40), 3);        // 16, 16, 8
+  EXPECT_EQ(decode_ctas_per_item(8, 40), 24);
 }
 
 TEST(FastDivisor, MatchesIntegerDivision) {

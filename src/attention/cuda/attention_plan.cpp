@@ -37,11 +37,7 @@ AttentionPlan::AttentionPlan(const AttentionPlanLimits& limits, Device device) :
   const cuda::SplitTargets targets = cuda::split_targets(sms);
   p.target_ctas = targets.target_ctas;
   p.unsplit_ctas = targets.unsplit_ctas;
-  // The launch's grid (backend.cpp), but for a build that takes any heads per CTA: the plan has no dtype. Where the
-  // build takes fewer (f32; D = 80, 96, 256) the launch has more CTAs per item than planned, never a wrong result.
-  p.ctas_per_item = cuda::decode_grid(limits.num_kv_heads, limits.num_q_heads / limits.num_kv_heads,
-                                      cuda::wanted_kv_heads_per_cta(), cuda::kMaxKvHeadsPerCta)
-                        .ctas_per_item;
+  p.ctas_per_item = cuda::decode_ctas_per_item(limits.num_kv_heads, limits.num_q_heads / limits.num_kv_heads);
   // Without splits every sequence has ceil(pages / kMaxItemPages) items; with splits the planner keeps
   // items * ctas_per_item within target_ctas.
   p.item_capacity = limits.max_seqs * ((limits.max_blocks_per_seq + cuda::kMaxItemPages - 1) / cuda::kMaxItemPages) +

@@ -65,15 +65,6 @@ int decode_ctas_per_sm(int64_t grid_ctas, int64_t sms) {
   return grid_ctas <= sms ? 1 : 2;
 }
 
-// CTAs per thread-block cluster (1: none). PAGEDATTN_DECODE_CLUSTER=n (sm_90; 0 or 1: none) launches the decode
-// grid in clusters of n consecutive CTAs, which the GPU runs on one GPC at once: where n divides an item's CTAs
-// (its KV heads), the CTAs that read the same pages run side by side. An experiment on what the page scatter
-// costs (bench/results/raw/cuda_access_pattern.cu); off by default.
-int decode_cluster(int64_t ctas_per_item, int compute_major) {
-  static const int forced = forced_choice("PAGEDATTN_DECODE_CLUSTER", 0, 8);
-  return compute_major >= 9 && forced > 1 && ctas_per_item % forced == 0 ? forced : 1;
-}
-
 // Items ahead whose metadata a decode CTA prefetches: about one wave of CTAs (`resident` at a time), none
 // when the grid is one wave. PAGEDATTN_DECODE_PREFETCH=0 turns it off for benchmarks.
 int32_t decode_prefetch_ahead(int64_t grid_ctas, int64_t resident, int64_t ctas_per_item) {
@@ -101,15 +92,12 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   const int device = a.query.device.index;
   ScopedDevice guard(device);
   const auto stream = static_cast<cudaStream_t>(a.stream);
-  const DecodeGrid grid =
-      decode_grid(s.num_kv_heads, s.group_size(), wanted_kv_heads_per_cta(), launcher.max_kv_heads_per_cta);
-  const int64_t ctas_per_item = grid.ctas_per_item;
+  const int64_t ctas_per_item = decode_ctas_per_item(s.num_kv_heads, s.group_size());
   const int64_t sms = device_attribute(cudaDevAttrMultiProcessorCount, device);
 
   DecodeParams p{};
   static_cast<PagedParams&>(p) = paged_params(a, s, device);
-  p.head_chunks = grid.head_chunks;
-  p.kv_heads_per_cta = grid.kv_heads_per_cta;
+  p.head_chunks = to_i32(decode_head_chunks(s.group_size()));
 
   MergeParams m{};
   m.out = a.out.data;
@@ -179,16 +167,14 @@ void paged_attention(const PagedAttentionArgs& a, const AttentionShape& s) {
   // Programmatic dependent launch (sm_90+) for the merge: its CTAs wait on the SMs for the decode grid.
   // The decode kernel is launched plainly: letting its CTAs occupy SMs early measured no better (within
   // 1%) and perturbs where the CTAs of a less-than-one-wave grid land.
-  const int compute_major = device_attribute(cudaDevAttrComputeCapabilityMajor, device);
-  const bool pdl = compute_major >= 9;
+  const bool pdl = device_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9;
   dispatch_dtype(a.query.dtype, [&](auto tag) {
     using Tag = decltype(tag);
     if (s.varlen) launch_varlen_prefill(prefill_launcher<Tag>(s.head_dim, s.scale), a, s, stream);
     const int64_t grid_ctas = num_items * ctas_per_item;
     const int ctas_per_sm = decode_ctas_per_sm(grid_ctas, sms);
     p.prefetch_ahead = decode_prefetch_ahead(grid_ctas, sms * ctas_per_sm, ctas_per_item);
-    launcher.launch(p, static_cast<int>(grid_ctas), ctas_per_sm, stream, /*pdl=*/false,
-                 decode_cluster(ctas_per_item, compute_major));
+    launcher.launch(p, static_cast<int>(grid_ctas), ctas_per_sm, stream, /*pdl=*/false);
     if (split) launch_merge<Tag>(m, stream, pdl);
   });
   if (scratch != nullptr) PA_CUDA_CHECK(cudaFreeAsync(scratch, stream));

@@ -4,9 +4,6 @@
 // that compare variants.
 #pragma once
 
-#include <algorithm>
-#include <bit>
-
 #include "attention/cuda/decode_params.h"
 
 #ifndef PAGEDATTN_TUNE_WARPS
@@ -61,15 +58,8 @@ struct DecodeConfig : DecodeRows<T, D> {
                                 : PAGEDATTN_TUNE_WARPS > 1 && PAGEDATTN_TUNE_WARPS * 16 * kRowBytes <= 48 * 1024
                                     ? PAGEDATTN_TUNE_WARPS / 2
                                     : 1;
-  static_assert(std::has_single_bit(static_cast<unsigned>(kWarps)), "tile rows split into heads by shifts");
   static constexpr int kThreads = 32 * kWarps;
-  static constexpr int kTileTokens = 16 * kWarps;  // rows: of one KV head, or of several (below)
-  static constexpr int kTileTokensLog2 = std::countr_zero(static_cast<unsigned>(kTileTokens));
-  // A CTA of kv_heads_per_cta adjacent KV heads (DecodeParams) cuts each tile's rows into one run of tokens per
-  // head, each a whole number of warps' 16 rows, and keeps 16 Q rows per head in one tile's K slot: only where
-  // Q moves on into registers (else its own region would grow and take a stage). An experiment, built only for
-  // the swizzled rows (16-bit, D = 64/128) that the benchmark shapes have.
-  static constexpr int kKvHeadsLimit = kQInRegisters && Rows::kSwizzled ? std::min(kWarps, kMaxKvHeadsPerCta) : 1;
+  static constexpr int kTileTokens = 16 * kWarps;
   static constexpr int kStageBytes = 2 * kTileTokens * kRowBytes;  // K and V
   // The cache slots of the rows of the next tiles to copy, looked up once per row instead of once per
   // 16-byte copy: two tiles' worth (the one being issued, the one being looked up).
@@ -87,7 +77,7 @@ struct DecodeConfig : DecodeRows<T, D> {
   static constexpr int kRowSlotsOffset = kStages * kStageBytes + (kQInRegisters ? 0 : kHeadsPerCta * kRowBytes);
   static constexpr int kTableOffset = kRowSlotsOffset + kRowSlotBytes;
   static constexpr int kSmemBytes = kTableOffset + kMaxItemPages * 4;
-  static_assert(kKvHeadsLimit * kHeadsPerCta * kRowBytes <= kStageBytes, "Q fits a stage slot");
+  static_assert(kHeadsPerCta * kRowBytes <= kStageBytes, "Q fits a stage slot");
   // After the main loop the stage buffers hold each warp's partial state for the cross-warp merge.
   static constexpr int kCombinePitch = D + 8;  // floats; the pad spreads a warp's float2 stores over all banks
   static constexpr int kCombineBytes = kWarps * kHeadsPerCta * (kCombinePitch + 2) * 4;

@@ -1,15 +1,11 @@
 // Paged decode attention: one CTA per (work item, KV head, chunk of up to 16 query heads). A work item is a
 // range of one sequence's pages (split-KV); the CTA holds the whole GQA group, so every K/V byte it needs
 // is read from HBM once. Pages stream through a multi-stage cp.async pipeline of 16-byte copies; each
-// warp runs an online softmax over its 16 tokens of every tile, and the warps merge at the end. A CTA may
-// take several adjacent KV heads instead (DecodeParams::kv_heads_per_cta): each tile then holds fewer tokens
-// of each, and every warp's 16 rows stay one head's.
+// warp runs an online softmax over its 16 tokens of every tile, and the warps merge at the end.
 // Bound: memory (K/V bytes); the tensor-core math costs a few percent of the time the bytes take.
 #pragma once
 
 #include <math_constants.h>
-
-#include <bit>
 
 #include "attention/cuda/cuda_types.cuh"
 #include "attention/cuda/decode_tile_math.cuh"
@@ -49,18 +45,11 @@ __device__ inline void prefetch_item_metadata(const DecodeParams& p, int index, 
   }
 }
 
-template <class T, int D, int kCtasPerSm, int kKvHeads>
+template <class T, int D, int kCtasPerSm>
 __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     decode_kernel(const __grid_constant__ DecodeParams p) {
   using Cfg = DecodeConfig<T, D, kCtasPerSm>;
   constexpr int kThreads = Cfg::kThreads, kRow = Cfg::kRowElems, kTile = Cfg::kTileTokens;
-  // Tile rows: kKvHeads (= p.kv_heads_per_cta) runs of kHeadTokens tokens, one per KV head. Row r of a tile is
-  // token row_token(r) of head row_head(r) (spelled out for one head, where r < kTile is not known to ptxas).
-  static_assert(kKvHeads >= 1 && kKvHeads <= Cfg::kKvHeadsLimit && std::has_single_bit(unsigned(kKvHeads)));
-  constexpr int kHeadTokensLog2 = Cfg::kTileTokensLog2 - std::countr_zero(unsigned(kKvHeads));
-  constexpr int kHeadTokens = 1 << kHeadTokensLog2;
-  const auto row_head = [](int r) { return kKvHeads == 1 ? 0 : r >> kHeadTokensLog2; };
-  const auto row_token = [](int r) { return kKvHeads == 1 ? r : r & (kHeadTokens - 1); };
   extern __shared__ __align__(128) unsigned char smem[];
   T* s_q = reinterpret_cast<T*>(smem + Cfg::kQOffset);
   int* s_table = reinterpret_cast<int*>(smem + Cfg::kTableOffset);
@@ -71,10 +60,9 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   ptx::launch_dependents();
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int units = p.num_kv_heads / kKvHeads * p.head_chunks;
+  const int units = p.num_kv_heads * p.head_chunks;
   const int item_index = blockIdx.x / units, unit = blockIdx.x - item_index * units;
-  const int head_run = unit / p.head_chunks, head_chunk = unit - head_run * p.head_chunks;
-  const int kv_head0 = head_run * kKvHeads;
+  const int kv_head = unit / p.head_chunks, head_chunk = unit - kv_head * p.head_chunks;
   const DecodeWorkItem item = load_work_item(p, item_index);
   const int seq = item.seq;
   const int q_row = decode_row(p.query_start, p.num_tokens, seq);
@@ -87,19 +75,17 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   for (int i = tid; i < table.pages; i += kThreads) s_table[i] = table.ids[i];
 
   const int block_size = p.block_size;
-  const int head0 = head_chunk * kHeadsPerCta;  // first query head of this CTA within each head's group
+  const int head0 = head_chunk * kHeadsPerCta;  // first query head of this CTA within the group
   const int rows = min(kHeadsPerCta, p.group_size - head0);
-  // The query head of row `row` of KV head kv_head0 + h's Q rows.
-  auto q_head_of = [&](int h, int row) { return (kv_head0 + h) * p.group_size + head0 + row; };
-  // Query rows, 16 per KV head (zero rows pad each group to 16).
+  const int q_head0 = kv_head * p.group_size + head0;
+  // Query rows (zero rows pad the group to 16).
   {
-    const T* q = static_cast<const T*>(p.query) + q_row * p.q_stride_token + q_head_of(0, 0) * p.q_stride_head;
-    for (int i = tid; i < kKvHeads * kHeadsPerCta * Cfg::kChunksPerRow; i += kThreads) {
+    const T* q = static_cast<const T*>(p.query) + q_row * p.q_stride_token + q_head0 * p.q_stride_head;
+    for (int i = tid; i < kHeadsPerCta * Cfg::kChunksPerRow; i += kThreads) {
       const int r = i / Cfg::kChunksPerRow, c = i - r * Cfg::kChunksPerRow;
-      const int h = kKvHeads == 1 ? 0 : r / kHeadsPerCta, row = r - h * kHeadsPerCta;
-      const bool live = row < rows;
+      const bool live = r < rows;
       ptx::cp_async_16(s_q + Cfg::offset(r, c),
-                       live ? q + (h * p.group_size + row) * p.q_stride_head + c * Cfg::kChunkElems : q, live);
+                       live ? q + r * p.q_stride_head + c * Cfg::kChunkElems : q, live);
     }
     ptx::cp_async_commit();
   }
@@ -129,16 +115,14 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
 
   // A row's copies start at its KV head's column plus its cache slot times the row pitch (ptx::cp_async_row_16).
   const uint32_t row_bytes = static_cast<uint32_t>(p.num_kv_heads) * D * sizeof(T);
-  const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head0 * D * sizeof(T);
-  const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head0 * D * sizeof(T);
+  const char* k_bytes = static_cast<const char*>(p.key_cache) + kv_head * D * sizeof(T);
+  const char* v_bytes = static_cast<const char*>(p.value_cache) + kv_head * D * sizeof(T);
   const uint32_t smem_base = ptx::smem_address(smem);
   uint32_t* s_row_slots = reinterpret_cast<uint32_t*>(smem + Cfg::kRowSlotsOffset);  // 2 x kTile
   auto stage_k = [&](int slot) { return reinterpret_cast<T*>(smem + slot * Cfg::kStageBytes); };
   auto stage_v = [&](int slot) { return stage_k(slot) + kTile * kRow; };
 
-  const int num_tiles = (num_tokens + kHeadTokens - 1) >> kHeadTokensLog2;
-  // This warp's 16 rows: KV head warp_head's tokens warp_token0 ... + 15 of each tile.
-  const int warp_head = row_head(warp * 16), warp_token0 = row_token(warp * 16);
+  const int num_tiles = (num_tokens + kTile - 1) / kTile;
 
   // The cache slot of token pos, or kNoSlot when it is not read (past t1, or on a bad block): its row is
   // zero-filled instead.
@@ -151,13 +135,11 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   // The look-up of tile `tile`'s rows, for half `tile % 2` of s_row_slots: lanes 0-15 of each warp take 16
   // rows (every warp the same share: the deep build's lone CTA feels any warp that reaches a barrier late).
   // Computed early and stored late, so that its shared-memory load waits behind other work.
-  auto look_up_row = [&](int tile) {
-    return tile < num_tiles && lane < 16 ? row_slot(t0 + tile * kHeadTokens + warp_token0 + lane) : 0u;
-  };
+  auto look_up_row = [&](int tile) { return tile < num_tiles && lane < 16 ? row_slot(t0 + tile * kTile + warp * 16 + lane) : 0u; };
   auto store_row = [&](int tile, uint32_t cache_slot) {
     if (tile < num_tiles && lane < 16) s_row_slots[(tile & 1) * kTile + warp * 16 + lane] = cache_slot;
   };
-  // Issues the copies of tile `tile` (tokens t0 + tile*kHeadTokens ...) into stage `slot`, each row's cache slot
+  // Issues the copies of tile `tile` (tokens t0 + tile*kTile ...) into stage `slot`, each row's cache slot
   // computed here (`looked_up` false) or read from what store_row(tile, ...) left behind a barrier. When
   // kThreads is a multiple of the 16-byte chunks per row (all but D = 80/96) a thread copies the same chunk
   // of every row it copies.
@@ -175,8 +157,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
 #pragma unroll
     for (int k = 0; k < kPasses; ++k) {
       const int r = min(row_of(k), kTile - 1);  // a pass past the tile's chunks issues nothing
-      cache_slots[k] = looked_up ? s_row_slots[(tile & 1) * kTile + r]
-                                 : row_slot(t0 + tile * kHeadTokens + row_token(r));
+      cache_slots[k] = looked_up ? s_row_slots[(tile & 1) * kTile + r] : row_slot(t0 + tile * kTile + r);
     }
 #pragma unroll
     for (int k = 0; k < kPasses; ++k) {
@@ -184,9 +165,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
       const int r = row_of(k);
       const int c = kFixedChunk ? tid % Cfg::kChunksPerRow : tid + k * kThreads - r * Cfg::kChunksPerRow;
       const uint32_t dst = Cfg::offset(r, c) * sizeof(T);
-      const int column = row_head(r) * D * static_cast<int>(sizeof(T)) + c * 16;  // its head's, its chunk's
-      ptx::cp_async_row_16(sk + dst, reinterpret_cast<uint64_t>(k_bytes + column), cache_slots[k], row_bytes);
-      ptx::cp_async_row_16(sv + dst, reinterpret_cast<uint64_t>(v_bytes + column), cache_slots[k], row_bytes);
+      ptx::cp_async_row_16(sk + dst, reinterpret_cast<uint64_t>(k_bytes + c * 16), cache_slots[k], row_bytes);
+      ptx::cp_async_row_16(sv + dst, reinterpret_cast<uint64_t>(v_bytes + c * 16), cache_slots[k], row_bytes);
     }
   };
 
@@ -212,7 +192,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     ptx::cp_async_wait<Cfg::kStages - 2>();  // this thread's copies of tile (and Q) have landed
     __syncthreads();                         // everyone's have; everyone is done with the slot refilled next
     if (tile == 0) {
-      math.load_q(s_q + warp_head * kHeadsPerCta * kRow, lane);
+      math.load_q(s_q, lane);
       if constexpr (Cfg::kQInRegisters) __syncthreads();  // Q's slot is refilled next
     }
     // The barrier above orders the stored look-up of the tile issued now before these reads.
@@ -224,8 +204,8 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     const int slot = tile % Cfg::kStages;
     float s[2][4];
     math.scores(s, stage_k(slot), warp * 16, lane);
-    const int tok0 = t0 + tile * kHeadTokens + warp_token0 + 2 * (lane % 4);
-    const bool tail = t0 + tile * kHeadTokens + warp_token0 + 16 > t1;
+    const int tok0 = t0 + tile * kTile + warp * 16 + 2 * (lane % 4);
+    const bool tail = t0 + tile * kTile + warp * 16 + 16 > t1;
 #pragma unroll
     for (int n = 0; n < 2; ++n)
 #pragma unroll
@@ -268,7 +248,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   ptx::cp_async_wait<0>();
   __syncthreads();  // the stage buffers are free: they now carry each warp's state
 
-  // Merge each head's warps: each saw a part of every tile of its head.
+  // Merge the warps: each saw a quarter (or half) of every tile.
   constexpr int kPitch = Cfg::kCombinePitch;
   float* s_o = reinterpret_cast<float*>(smem);
   float* s_m = s_o + Cfg::kWarps * kHeadsPerCta * kPitch;
@@ -289,19 +269,15 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
   __syncthreads();
 
   constexpr int kGroups = D / 8;  // 8 output dims per thread and step
-  constexpr int kHeadWarps = Cfg::kWarps / kKvHeads;
-  for (int u = tid; u < kKvHeads * rows * kGroups; u += kThreads) {
-    const int head_row = u / kGroups, d0 = (u - head_row * kGroups) * 8;
-    const int h = kKvHeads == 1 ? 0 : head_row / rows, row = head_row - h * rows;
-    const int w0 = h * kHeadWarps;  // the warps of this KV head
+  for (int u = tid; u < rows * kGroups; u += kThreads) {
+    const int row = u / kGroups, d0 = (u - row * kGroups) * 8;
     float m_max = -CUDART_INF_F;
 #pragma unroll
-    for (int j = 0; j < kHeadWarps; ++j) m_max = fmaxf(m_max, s_m[(w0 + j) * kHeadsPerCta + row]);
+    for (int w = 0; w < Cfg::kWarps; ++w) m_max = fmaxf(m_max, s_m[w * kHeadsPerCta + row]);
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     float total = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kHeadWarps; ++j) {
-      const int w = w0 + j;
+    for (int w = 0; w < Cfg::kWarps; ++w) {
       const float mw = s_m[w * kHeadsPerCta + row];
       if (mw == -CUDART_INF_F) continue;  // this warp saw no token
       const float weight = ptx::exp2_approx(mw - m_max);
@@ -315,7 +291,7 @@ __global__ void __launch_bounds__(DecodeConfig<T, D, kCtasPerSm>::kThreads)
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) acc[i] *= inv;
-    const int q_head = q_head_of(h, row);
+    const int q_head = q_head0 + row;
     if (item.partial < 0) {
       store8(static_cast<T*>(p.out) + q_row * p.o_stride_token + q_head * p.o_stride_head + d0, acc);
     } else {

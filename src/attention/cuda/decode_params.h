@@ -19,8 +19,12 @@ inline constexpr int kMaxItemPages = 2048;
 inline constexpr int kTargetCtasPerSm = PAGEDATTN_TUNE_CTAS_PER_SM;
 // Query heads one CTA handles (the rows of an mma tile); larger GQA groups take several CTAs per KV head.
 inline constexpr int kHeadsPerCta = 16;
-// The most adjacent KV heads one CTA may take (DecodeParams::kv_heads_per_cta; decode_config.cuh says which builds).
-inline constexpr int kMaxKvHeadsPerCta = 4;
+// The decode grid's CTAs per work item: one per KV head and chunk of up to kHeadsPerCta of its query heads.
+// The launch (backend.cpp) and the plan's buffer sizes (attention_plan.cpp) both count them here.
+constexpr int64_t decode_head_chunks(int64_t group_size) { return (group_size + kHeadsPerCta - 1) / kHeadsPerCta; }
+constexpr int64_t decode_ctas_per_item(int64_t num_kv_heads, int64_t group_size) {
+  return num_kv_heads * decode_head_chunks(group_size);
+}
 
 // One CTA's share of a sequence, for each (KV head, head chunk): pages [first_page, first_page + num_pages).
 struct DecodeWorkItem {
@@ -32,7 +36,6 @@ struct DecodeWorkItem {
 
 struct DecodeParams : PagedParams {
   int32_t head_chunks;
-  int32_t kv_heads_per_cta = 1;  // adjacent KV heads per CTA (split_planner.h's DecodeGrid)
   // The work list: from an AttentionPlan, or (items == nullptr) every sequence cut into uniform_splits
   // items of chunk_pages pages, item i = (sequence i / uniform_splits, split i % uniform_splits).
   const DecodeWorkItem* items;

@@ -1,7 +1,5 @@
 // Environment variables that force a choice the CUDA launchers otherwise make (PAGEDATTN_PREFILL_WGMMA,
-// PAGEDATTN_DECODE_CTAS_PER_SM, PAGEDATTN_DECODE_PREFETCH, PAGEDATTN_DECODE_CLUSTER,
-// PAGEDATTN_DECODE_KV_HEADS), for benchmarks and tests.
-// Host code only.
+// PAGEDATTN_DECODE_CTAS_PER_SM, PAGEDATTN_DECODE_PREFETCH), for benchmarks and tests. Host code only.
 #pragma once
 
 #include <cstdio>

@@ -9,66 +9,43 @@
 
 namespace pagedattn::cuda {
 
-// cudaLaunchKernelEx with programmatic stream serialization when `pdl`, in thread-block clusters of `cluster`
-// consecutive CTAs when it is above 1 (sm_90).
+// cudaLaunchKernelEx with programmatic stream serialization when `pdl`.
 template <class Kernel, class Params>
-void launch_kernel(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
-                     const Params& params, int cluster = 1) {
+void launch_with_pdl(Kernel kernel, dim3 grid, dim3 block, int smem_bytes, cudaStream_t stream, bool pdl,
+                     const Params& params) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = static_cast<size_t>(smem_bytes);
   config.stream = stream;
-  cudaLaunchAttribute attributes[2]{};
-  config.attrs = attributes;
-  if (pdl) {
-    attributes[config.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attributes[config.numAttrs++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster > 1) {
-    attributes[config.numAttrs].id = cudaLaunchAttributeClusterDimension;
-    attributes[config.numAttrs++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
-  }
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = pdl ? 1 : 0;
   PA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, params));
 }
 
-template <class T, int D, int kCtasPerSm, int kKvHeads>
-void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl, int cluster) {
+template <class T, int D, int kCtasPerSm>
+void launch_decode_for(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl) {
   using Cfg = DecodeConfig<T, D, kCtasPerSm>;
-  const auto kernel = decode_kernel<T, D, kCtasPerSm, kKvHeads>;
+  const auto kernel = decode_kernel<T, D, kCtasPerSm>;
   // Raising the dynamic shared-memory limit is per device and cheap: doing it each launch keeps this stateless.
   PA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes));
-  launch_kernel(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params, cluster);
-}
-
-// The build for params.kv_heads_per_cta: 1, 2 or 4, at most kKvHeadsLimit (DecodeLauncher's
-// max_kv_heads_per_cta, which the backend's decode_grid keeps to); only those are instantiated.
-template <class T, int D, int kCtasPerSm>
-void launch_decode_build(const DecodeParams& params, int grid_ctas, cudaStream_t stream, bool pdl, int cluster) {
-  constexpr int kMost = DecodeConfig<T, D, kCtasPerSm>::kKvHeadsLimit;
-  if constexpr (kMost >= 4)
-    if (params.kv_heads_per_cta == 4)
-      return launch_decode_for<T, D, kCtasPerSm, 4>(params, grid_ctas, stream, pdl, cluster);
-  if constexpr (kMost >= 2)
-    if (params.kv_heads_per_cta == 2)
-      return launch_decode_for<T, D, kCtasPerSm, 2>(params, grid_ctas, stream, pdl, cluster);
-  launch_decode_for<T, D, kCtasPerSm, 1>(params, grid_ctas, stream, pdl, cluster);
+  launch_with_pdl(kernel, dim3(grid_ctas), dim3(Cfg::kThreads), Cfg::kSmemBytes, stream, pdl, params);
 }
 
 template <class T, int D>
-void launch_decode(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl,
-                   int cluster) {
-  if (ctas_per_sm == 1) launch_decode_build<T, D, 1>(params, grid_ctas, stream, pdl, cluster);
-  else launch_decode_build<T, D, 2>(params, grid_ctas, stream, pdl, cluster);
+void launch_decode(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl) {
+  if (ctas_per_sm == 1) launch_decode_for<T, D, 1>(params, grid_ctas, stream, pdl);
+  else launch_decode_for<T, D, 2>(params, grid_ctas, stream, pdl);
 }
 
 template <class Tag, int... Ds>
 DecodeLauncher decode_launcher_from(int64_t head_dim, std::integer_sequence<int, Ds...>) {
   using T = cuda_type_t<Tag>;
   DecodeLauncher found;
-  ((head_dim == Ds ? (found = DecodeLauncher{&launch_decode<T, Ds>, DecodeConfig<T, Ds, 2>::kKvHeadsLimit}, 0)
-                   : 0),
-   ...);
+  ((head_dim == Ds ? (found = DecodeLauncher{&launch_decode<T, Ds>}, 0) : 0), ...);
   return found;
 }
 
@@ -79,7 +56,7 @@ DecodeLauncher decode_launcher(int64_t head_dim) {
 
 template <class Tag>
 void launch_merge(const MergeParams& params, cudaStream_t stream, bool pdl) {
-  launch_kernel(merge_kernel<cuda_type_t<Tag>>, dim3(params.num_seqs, params.num_q_heads), dim3(kMergeThreads), 0,
+  launch_with_pdl(merge_kernel<cuda_type_t<Tag>>, dim3(params.num_seqs, params.num_q_heads), dim3(kMergeThreads), 0,
                   stream, pdl, params);
 }
 

@@ -20,10 +20,7 @@ struct DecodeLauncher {
   // Launches `grid_ctas` CTAs of the decode kernel, built for `ctas_per_sm` (1 or 2) CTAs per SM: 1 takes the
   // whole shared memory for a deeper pipeline (decode_config.cuh). `pdl`: as a programmatic dependent of the
   // previous kernel in the stream (it may start while that one finishes, and waits for its results).
-  // `cluster` > 1 (sm_90): thread-block clusters of that many consecutive CTAs (it divides grid_ctas).
-  void (*launch)(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl,
-                 int cluster) = nullptr;
-  int max_kv_heads_per_cta = 1;  // the most DecodeParams::kv_heads_per_cta its builds take
+  void (*launch)(const DecodeParams& params, int grid_ctas, int ctas_per_sm, cudaStream_t stream, bool pdl) = nullptr;
   explicit operator bool() const { return launch != nullptr; }
 };
 

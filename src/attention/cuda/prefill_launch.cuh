@@ -44,7 +44,7 @@ void launch_resident(const PrefillParams& params, int64_t max_units, cudaStream_
   int sms = 0;
   PA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(max_units, int64_t{per_sm} * sms));
-  launch_kernel(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
+  launch_with_pdl(kKernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmem, stream, pdl, params);
 }
 
 // Whether the current device runs prefill_wgmma_kernel: an sm_90 device and a build with sm_90a code

@@ -1,10 +1,7 @@
 #include "attention/cuda/split_planner.h"
 
 #include <algorithm>
-#include <bit>
 #include <numeric>
-
-#include "attention/cuda/forced_choice.h"
 
 namespace pagedattn::cuda {
 namespace {
@@ -18,23 +15,6 @@ int64_t count_items(std::span<const int64_t> pages, int64_t chunk) {
 }
 
 }  // namespace
-
-DecodeGrid decode_grid(int64_t num_kv_heads, int64_t group_size, int wanted, int most) {
-  DecodeGrid grid;
-  grid.head_chunks = static_cast<int32_t>(ceil_div(group_size, kHeadsPerCta));
-  if (grid.head_chunks == 1) {
-    int heads = static_cast<int>(std::bit_floor(static_cast<unsigned>(std::max(1, std::min(wanted, most)))));
-    while (num_kv_heads % heads != 0) heads /= 2;
-    grid.kv_heads_per_cta = heads;
-  }
-  grid.ctas_per_item = num_kv_heads / grid.kv_heads_per_cta * grid.head_chunks;
-  return grid;
-}
-
-int wanted_kv_heads_per_cta() {
-  static const int forced = forced_choice("PAGEDATTN_DECODE_KV_HEADS", 0, 4);
-  return std::max(forced, 1);
-}
 
 int32_t choose_chunk_pages(std::span<const int64_t> pages, const SplitRequest& r) {
   const int64_t longest = std::max<int64_t>(1, pages.empty() ? 1 : *std::max_element(pages.begin(), pages.end()));

@@ -10,22 +10,6 @@
 
 namespace pagedattn::cuda {
 
-// How a work item's heads are cut into CTAs. Each CTA reads kv_heads_per_cta adjacent KV heads (1, 2 or 4: a
-// power of two that divides num_kv_heads) for one chunk of up to kHeadsPerCta query heads of each. Two or four
-// heads per CTA read 512 B-1 KB of each token row at once (one head reads 256 B at D = 128): an experiment on
-// the cost of the page scatter (bench/results/cuda_h200.md), chosen only by PAGEDATTN_DECODE_KV_HEADS.
-struct DecodeGrid {
-  int32_t kv_heads_per_cta = 1;
-  int32_t head_chunks = 1;
-  int64_t ctas_per_item = 1;
-};
-// `wanted`: the heads per CTA asked for (<= 1: one); `most`: what the kernel's build can take. Several heads
-// per CTA need a GQA group of at most kHeadsPerCta; then the largest power of two <= min(wanted, most) that
-// divides num_kv_heads is taken.
-DecodeGrid decode_grid(int64_t num_kv_heads, int64_t group_size, int wanted, int most);
-// PAGEDATTN_DECODE_KV_HEADS (a digit 0-4; unset, 0 or 1: one head per CTA), read once.
-int wanted_kv_heads_per_cta();
-
 // target_ctas and unsplit_ctas for a GPU with `sms` SMs.
 struct SplitTargets {
   int64_t target_ctas, unsplit_ctas;
