@@ -2,8 +2,9 @@
 """The A/B table of bench_decode_cuda logs taken in one call, alternated over settings and rounds.
 
 Each log is named <prefix>_<setting>_r<round>.log (`gpu_bench_run.sh access NAME=VALUE ...` writes
-decode_default_r1.log, decode_NAME=VALUE_r1.log, ...). Prints a markdown table: per shape, each setting's time in every round (us) and the ratio of its best round to
-the baseline's best (the first setting named by --baseline, else the first log's). Ratios below 1 are faster.
+decode_default_r1.log, decode_NAME=VALUE_r1.log, ...). Prints a markdown table: per shape, each setting's time
+in every round (us) and the ratio of its best round to the baseline's best (the first setting named by
+--baseline, else the first log's). Ratios below 1 are faster.
 
   python3 bench/cuda/ab_table.py /tmp/o/decode_*_r*.log --baseline default
 """

@@ -8,12 +8,12 @@
 # kernels' tests. Stage first on
 # the development machine with bench/cuda/gpu_bench_stage.sh, then run through the device tool with carry
 # [".gpu/h200"]: bash bench/cuda/gpu_bench_run.sh. Everything is packed into $OUT/all.tgz (at most 8 files come
-# back); the summary lines and both tables are printed. On a cold machine the whole call took 320 s, `prefill`
-# 190-322 s (FlashInfer's fa3 JIT compile sets it), `check` 132 s (2026-12-02, bench/results/cuda_h200.md).
+# back); the summary lines and both tables are printed. On a cold machine the whole call took 320-343 s (run 60),
+# `prefill` 190-322 s (FlashInfer's fa3 JIT compile sets it), `check` 132 s (bench/results/cuda_h200.md).
 # `bash gpu_bench_run.sh prefill`: the prefill kernels' part alone (no decode tests, benchmark or peers);
 # `... check`: that without the peers either (prefill tests, sanitizers and our benchmark: about 4 minutes);
 # `... access [NAME=VALUE ...]`: the decode benchmark, its peers and the access-pattern lab (bin/access_gpu, built
-# by the stage script from bench/results/raw/cuda_access_pattern.cu); nothing else (run 59: 283 s with two
+# by the stage script from bench/results/raw/cuda_access_pattern.cu); nothing else (run 59: 283 s with four
 # settings' tests and A/B). Each setting (an environment variable, e.g. PAGEDATTN_DECODE_PREFETCH=0) runs the decode
 # tests, then the benchmark is alternated over the default and every setting in two rounds and ab_table.py prints
 # their ratios, then memcheck and racecheck run on the decode tests under each.
