@@ -5,12 +5,11 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/int_math.h"
 #include "kv/invariant.h"
 
 namespace pagedattn {
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Checked before the pool is built, so that a bad size allocates nothing.
 int32_t checked_num_blocks(int32_t num_blocks, int32_t block_size, BlockHasher hasher) {

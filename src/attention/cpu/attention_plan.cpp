@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "core/int_math.h"
+
 namespace pagedattn::cpu {
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // [begin, end) of part i when n things are cut into `parts` nearly equal parts.
 int32_t part_begin(int64_t n, int64_t parts, int64_t i) { return static_cast<int32_t>(n * i / parts); }

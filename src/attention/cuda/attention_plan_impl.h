@@ -14,7 +14,7 @@ struct AttentionPlan::Impl {
   Device device;
   int64_t target_ctas = 0;  // both from split_targets(SMs)
   int64_t unsplit_ctas = 0;
-  int64_t ctas_per_item = 0;  // KV heads x chunks of 16 query heads
+  int64_t ctas_per_item = 0;  // decode_ctas_per_item (decode_params.h)
   int64_t item_capacity = 0;
 
   // One device allocation: items | partial_begin | partial_count | planned_lens | partial_out | partial_lse.

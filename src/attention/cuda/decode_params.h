@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "attention/cuda/paged_params.h"
+#include "core/int_math.h"
 
 namespace pagedattn::cuda {
 
@@ -21,7 +22,7 @@ inline constexpr int kTargetCtasPerSm = PAGEDATTN_TUNE_CTAS_PER_SM;
 inline constexpr int kHeadsPerCta = 16;
 // The decode grid's CTAs per work item: one per KV head and chunk of up to kHeadsPerCta of its query heads.
 // The launch (backend.cpp) and the plan's buffer sizes (attention_plan.cpp) both count them here.
-constexpr int64_t decode_head_chunks(int64_t group_size) { return (group_size + kHeadsPerCta - 1) / kHeadsPerCta; }
+constexpr int64_t decode_head_chunks(int64_t group_size) { return ceil_div(group_size, kHeadsPerCta); }
 constexpr int64_t decode_ctas_per_item(int64_t num_kv_heads, int64_t group_size) {
   return num_kv_heads * decode_head_chunks(group_size);
 }

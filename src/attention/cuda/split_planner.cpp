@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/int_math.h"
+
 namespace pagedattn::cuda {
 namespace {
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t count_items(std::span<const int64_t> pages, int64_t chunk) {
   int64_t n = 0;
